@@ -1,0 +1,150 @@
+/*
+ * Network devices: where frames come from and go to.
+ *
+ * A device is an ops table plus common fields. Wrappers take ownership of an
+ * inner device and stack on it, so
+ *     tee(impair(tap("tap0")), "run.pcap")
+ * records what the stack really sent and received while the impairment sits
+ * between it and the wire. The core never sees a device: a runtime (sockapi's,
+ * or a test's own loop) turns one into a struct ts_link with ts_netdev_link().
+ *
+ * All calls are non-blocking. Errors are negative errno values; the ones that
+ * open devices also fill a human-readable message saying what to do.
+ */
+#ifndef TAPSTACK_NETDEV_H
+#define TAPSTACK_NETDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tapstack/stack.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TS_NETDEV_MAX_FRAME 65550 /* Ethernet header + a 64 KiB payload: the receive buffer every caller provides */
+
+struct ts_netdev;
+
+struct ts_netdev_ops {
+    const char *kind; /* "tap", "pcap", "memlink", "impair", "tee" */
+    /* Sends one frame. 0 on success (a frame the device chose to drop, e.g. impairment, also counts as sent). */
+    int (*transmit)(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len);
+    /*
+     * Takes one received frame if one is ready at `now`: copies it to buf, sets *len
+     * and *when (the time it arrived; for a pcap file, its timestamp) and returns 1.
+     * Returns 0 if none is ready, negative errno on a device failure, -ENODATA at the
+     * end of a finite source (a pcap file).
+     */
+    int (*receive)(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when);
+    /* A file descriptor that polls readable when receive may have a frame; -1 if none. */
+    int (*wait_fd)(struct ts_netdev *dev);
+    /* When the device next has work that no fd announces (delayed frames); TS_TIME_NEVER if none. */
+    ts_time (*next_deadline)(struct ts_netdev *dev, ts_time now);
+    /* Moves delayed outgoing frames whose time has come. May be NULL. */
+    void (*poll)(struct ts_netdev *dev, ts_time now);
+    void (*destroy)(struct ts_netdev *dev);
+};
+
+struct ts_netdev {
+    const struct ts_netdev_ops *ops;
+    char name[32];
+    size_t mtu;
+    uint8_t mac[6];   /* the MAC the stack should use on this device */
+    bool has_mac;     /* false if the device has no opinion (then the app picks one) */
+};
+
+/* Thin dispatchers; ts_netdev_destroy(NULL) is allowed. */
+int ts_netdev_transmit(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len);
+int ts_netdev_receive(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when);
+int ts_netdev_wait_fd(struct ts_netdev *dev);
+ts_time ts_netdev_next_deadline(struct ts_netdev *dev, ts_time now);
+void ts_netdev_poll(struct ts_netdev *dev, ts_time now);
+void ts_netdev_destroy(struct ts_netdev *dev);
+
+/* A struct ts_link whose transmit calls ts_netdev_transmit on dev. */
+struct ts_link ts_netdev_link(struct ts_netdev *dev);
+
+/* The MAC 02:54:53:xx:xx:xx (locally administered) derived from a name, stable across runs. */
+void ts_netdev_default_mac(const char *name, uint8_t mac[6]);
+
+/* ---- TAP ------------------------------------------------------------------ */
+
+/*
+ * Attaches to the TAP interface `name`, creating it if it does not exist
+ * (IFF_TAP | IFF_NO_PI, non-blocking). The MTU is read from the interface.
+ * Returns NULL with a message in errbuf: no /dev/net/tun (load the tun module),
+ * no permission (needs CAP_NET_ADMIN: run as root or in a namespace you own),
+ * name busy (another process holds it).
+ */
+struct ts_netdev *ts_tap_open(const char *name, char *errbuf, size_t errlen);
+
+/* ---- pcap files ------------------------------------------------------------ */
+
+/*
+ * A device that reads frames from a capture (receive returns them in order with
+ * their timestamps, whatever `now` is, then -ENODATA) and, if out_path is not
+ * NULL, writes every transmitted frame to another capture. Ethernet (DLT_EN10MB) only.
+ */
+struct ts_netdev *ts_pcap_open(const char *in_path, const char *out_path, char *errbuf, size_t errlen);
+
+/* ---- in-memory link --------------------------------------------------------- */
+
+/*
+ * Two devices joined back to back: what one transmits, the other receives.
+ * No kernel involved; wait_fd is an eventfd that polls readable while frames
+ * wait for that end, so a runtime loop treats it like a TAP. Frames queue in memory up to a bound
+ * (frames beyond it are dropped and counted). Each end is destroyed on its own;
+ * the pair's shared state goes with the second.
+ */
+int ts_memlink_pair(size_t mtu, struct ts_netdev **a, struct ts_netdev **b);
+/* Frames waiting in the queue toward `dev` and frames dropped because that queue was full. */
+size_t ts_memlink_pending(struct ts_netdev *dev);
+uint64_t ts_memlink_dropped(struct ts_netdev *dev);
+
+/* ---- wrappers ---------------------------------------------------------------- */
+
+struct ts_impair_spec {
+    double loss;     /* probability 0..1 that a frame is dropped */
+    double reorder;  /* probability that a frame is held back behind the next one */
+    double dup;      /* probability that a frame is sent twice */
+    double corrupt;  /* probability that one byte of a frame is flipped */
+    ts_time delay;   /* fixed one-way delay, applied in both directions */
+};
+
+/* Parses "loss=3%,reorder=10%,dup=1%,corrupt=0.1%,delay=1ms" (each part optional; units us/ms/s).
+ * Returns 0, or -EINVAL with a message naming the bad part. */
+int ts_impair_parse(const char *text, struct ts_impair_spec *spec, char *errbuf, size_t errlen);
+
+/* Wraps inner (taking ownership): impairs both directions with a seeded generator. */
+struct ts_netdev *ts_impair_wrap(struct ts_netdev *inner, const struct ts_impair_spec *spec, uint64_t seed);
+
+struct ts_impair_stats {
+    uint64_t dropped, reordered, duplicated, corrupted, delayed;
+};
+void ts_impair_get_stats(struct ts_netdev *impair_dev, struct ts_impair_stats *out);
+
+/*
+ * Wraps inner (taking ownership): writes every frame received and transmitted to
+ * a pcap file (DLT_EN10MB) that Wireshark opens. A frame's timestamp is the `now`
+ * it passed with plus an epoch offset; by default the offset maps ts_monotonic_now()
+ * to wall-clock time, and a virtual-time caller sets it with ts_tee_set_epoch_offset
+ * (0 writes the virtual times as they are). The file is flushed after each frame so
+ * an interrupted run leaves a complete capture. NULL with a message on failure.
+ */
+struct ts_netdev *ts_tee_wrap(struct ts_netdev *inner, const char *pcap_path, char *errbuf, size_t errlen);
+void ts_tee_set_epoch_offset(struct ts_netdev *tee_dev, ts_time offset);
+
+/* ---- clock --------------------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC in microseconds: the `now` every live runtime hands the core. */
+ts_time ts_monotonic_now(void);
+/* Fills buf with len unpredictable bytes from the OS (getrandom); for default seeds. */
+int ts_os_random(void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

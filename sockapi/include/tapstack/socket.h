@@ -1,0 +1,93 @@
+/*
+ * The BSD-like socket API over a tapstack instance.
+ *
+ * A struct ts_net is one stack plus what the socket layer needs around it: a
+ * lock, a condition variable that blocking calls wait on, and (in the usual
+ * "runtime" mode) a thread that waits on the device and the stack's next
+ * deadline and feeds both to the core. Application threads call ts_socket(),
+ * ts_sendto(), ... from anywhere; every call into the core happens under the
+ * net's lock.
+ *
+ * Descriptors are small integers of tapstack's own (not kernel fds): use them
+ * only with ts_* calls. Errors: -1 with errno set, as POSIX says.
+ *
+ * A program that drives the stack itself (single thread, its own clock) uses
+ * ts_net_attach() and ts_net_drive_*(); its sockets never block (a blocking
+ * call that would wait fails with EWOULDBLOCK), and it uses ts_poll with a
+ * zero timeout.
+ */
+#ifndef TAPSTACK_SOCKET_H
+#define TAPSTACK_SOCKET_H
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "tapstack/netdev.h"
+#include "tapstack/stack.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ts_net;
+
+/*
+ * Creates a stack on dev (taking ownership of dev) and starts its runtime
+ * thread. The first net started becomes the default for ts_socket().
+ * Returns NULL with a message in errbuf.
+ */
+struct ts_net *ts_net_start(const struct ts_stack_config *cfg, struct ts_netdev *dev, char *errbuf, size_t errlen);
+/* Stops the runtime thread, closes the net's sockets, frees the stack and the device. */
+void ts_net_stop(struct ts_net *net);
+
+/* Manual mode: wraps a stack the caller created and drives (and still owns). */
+struct ts_net *ts_net_attach(struct ts_stack *st);
+void ts_net_detach(struct ts_net *net); /* closes the net's sockets; the stack stays the caller's */
+void ts_net_drive_input(struct ts_net *net, ts_time now, const uint8_t *frame, size_t len);
+void ts_net_drive_poll(struct ts_net *net, ts_time now);
+
+void ts_net_set_default(struct ts_net *net);
+struct ts_net *ts_net_default(void);
+/* The core under the net; call core functions only between ts_net_lock and ts_net_unlock. */
+struct ts_stack *ts_net_stack(struct ts_net *net);
+void ts_net_lock(struct ts_net *net);
+void ts_net_unlock(struct ts_net *net);
+/* Calls ts_stack_counters_foreach under the lock. */
+void ts_net_counters_foreach(struct ts_net *net, ts_counter_fn fn, void *ctx);
+
+/* ---- sockets ------------------------------------------------------------------- */
+
+/* AF_INET; SOCK_DGRAM with protocol 0/IPPROTO_UDP, or SOCK_DGRAM with IPPROTO_ICMP (ping socket).
+ * type may carry SOCK_NONBLOCK. */
+int ts_socket(int domain, int type, int protocol);
+int ts_socket_on(struct ts_net *net, int domain, int type, int protocol);
+
+int ts_bind(int fd, const struct sockaddr *addr, socklen_t addrlen);
+int ts_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+ssize_t ts_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen);
+ssize_t ts_send(int fd, const void *buf, size_t len, int flags);
+/* flags: MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC (return the real length) */
+ssize_t ts_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen);
+ssize_t ts_recv(int fd, void *buf, size_t len, int flags);
+int ts_close(int fd);
+
+/* Standard struct pollfd holding ts descriptors; POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL. */
+int ts_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
+
+/* SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_ERROR, SO_TYPE.
+ * IPPROTO_IP: IP_TTL, IP_MTU_DISCOVER (IP_PMTUDISC_DO sets DF). */
+int ts_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
+int ts_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
+int ts_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen);
+int ts_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
+/* F_GETFL / F_SETFL with O_NONBLOCK. */
+int ts_fcntl(int fd, int cmd, int arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,168 @@
+/*
+ * tapstack core: the pure, single-threaded protocol engine.
+ *
+ * The core never reads a clock, never does I/O and never starts a thread.
+ * Frames and the current time come in as arguments; frames leave through the
+ * struct ts_link the caller supplies; socket events leave through a callback.
+ * Everything the core owns hangs off one struct ts_stack, so several stacks
+ * can live in one process (two of them joined by an in-memory link is how the
+ * tests exercise it).
+ *
+ *   ts_stack_input(st, now, frame)  -> eth -> arp | ipv4 -> icmp | udp
+ *   ts_stack_poll(st, now)          -> ARP retries and expiry, reassembly timeouts
+ *   ts_stack_next_deadline(st)      -> when ts_stack_poll must run next
+ */
+#ifndef TAPSTACK_STACK_H
+#define TAPSTACK_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Time in microseconds from an arbitrary origin chosen by whoever drives the stack. */
+typedef int64_t ts_time;
+#define TS_TIME_NEVER INT64_MAX
+#define TS_MSEC(ms) ((ts_time)(ms) * 1000)
+#define TS_SEC(s) ((ts_time)(s) * 1000000)
+
+/* IPv4 addresses cross the public API in host byte order. */
+typedef uint32_t ts_ipv4_addr;
+#define TS_IPV4(a, b, c, d) \
+    ((ts_ipv4_addr)(((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d)))
+
+/* What the core needs from a device, and nothing more. */
+struct ts_link {
+    void *ctx;
+    /* Called once per outgoing Ethernet frame (no FCS). The frame is only valid during the call. */
+    void (*transmit)(void *ctx, ts_time now, const uint8_t *frame, size_t len);
+    size_t mtu; /* IP MTU of the link, e.g. 1500 */
+};
+
+/* ---- trace -------------------------------------------------------------- */
+
+enum ts_trace_layer {
+    TS_TRACE_ETH = 1u << 0,
+    TS_TRACE_ARP = 1u << 1,
+    TS_TRACE_IP = 1u << 2,
+    TS_TRACE_ICMP = 1u << 3,
+    TS_TRACE_UDP = 1u << 4,
+    TS_TRACE_TCP = 1u << 5,
+    TS_TRACE_SOCK = 1u << 6,
+    TS_TRACE_ALL = 0x7f,
+};
+
+enum ts_trace_kind {
+    TS_TRACE_RX,    /* a frame or header was received and accepted by this layer */
+    TS_TRACE_TX,    /* this layer sent something */
+    TS_TRACE_DROP,  /* this layer dropped input; the text names the counter */
+    TS_TRACE_STATE, /* a state change: ARP entry resolved, datagram reassembled, ... */
+};
+
+struct ts_trace_event {
+    ts_time now;
+    enum ts_trace_layer layer;
+    enum ts_trace_kind kind;
+    const char *text; /* one human-readable line, no newline; valid only during the callback */
+};
+
+typedef void (*ts_trace_fn)(void *ctx, const struct ts_trace_event *ev);
+
+const char *ts_trace_layer_name(enum ts_trace_layer layer);
+/* Parses "all", "none" or a comma list like "arp,ip,udp" into a mask; -1 on an unknown name. */
+int ts_trace_parse_mask(const char *spec, uint32_t *mask);
+
+/* ---- configuration ------------------------------------------------------ */
+
+struct ts_stack_limits {
+    unsigned arp_cache_entries;      /* size of the neighbour table */
+    unsigned arp_queue_per_entry;    /* packets held while one address resolves */
+    unsigned arp_queue_total;        /* packets held while any address resolves */
+    unsigned reasm_max_datagrams;    /* datagrams in reassembly at once */
+    unsigned reasm_max_fragments;    /* fragments kept for one datagram */
+    size_t reasm_max_bytes;          /* bytes held by all reassemblies together */
+    unsigned icmp_errors_per_sec;    /* token-bucket rate for ICMP errors we send */
+    unsigned icmp_error_burst;       /* token-bucket depth */
+    unsigned max_sockets;            /* protocol control blocks open at once */
+    size_t udp_rcvbuf_default;       /* bytes queued per UDP socket unless SO_RCVBUF says otherwise */
+};
+
+struct ts_stack_timing {
+    ts_time arp_reachable;        /* how long a resolved entry is trusted (RFC 1122 2.3.2.1) */
+    ts_time arp_retry_interval;   /* between ARP requests for an unresolved address */
+    unsigned arp_max_retries;     /* requests sent before giving up with EHOSTUNREACH */
+    ts_time reasm_timeout;        /* RFC 791: fragments of an incomplete datagram are discarded after this */
+};
+
+struct ts_stack_config {
+    uint8_t mac[6];
+    ts_ipv4_addr addr;   /* host order */
+    uint8_t prefix_len;  /* 0..32 */
+    ts_ipv4_addr gateway; /* 0 = none: only on-link destinations are reachable */
+    uint8_t default_ttl;
+    bool gratuitous_arp;  /* announce our address on the first poll (RFC 5227 2.3) */
+    /*
+     * Seeds the stack's random generator (IP IDs, ephemeral ports, later ISNs).
+     * The core cannot read entropy itself: the runtime fills this from the OS
+     * unless the user asked for a fixed seed, so runs are unpredictable by default
+     * and repeatable on request.
+     */
+    uint64_t seed;
+    struct ts_stack_limits limits;
+    struct ts_stack_timing timing;
+    ts_trace_fn trace;
+    void *trace_ctx;
+    uint32_t trace_mask; /* layers traced from the start; see ts_stack_set_trace_mask */
+};
+
+/* Fills cfg with defaults: no address, TTL 64, gratuitous ARP on, every limit at its default. */
+void ts_stack_config_init(struct ts_stack_config *cfg);
+
+/* ---- lifecycle and driving ---------------------------------------------- */
+
+struct ts_stack;
+
+/* Returns NULL if cfg is invalid (prefix > 32, zero MTU) or memory runs out. The link is copied. */
+struct ts_stack *ts_stack_new(const struct ts_stack_config *cfg, const struct ts_link *link);
+void ts_stack_free(struct ts_stack *st);
+
+/* Hands one received Ethernet frame to the stack. The frame is not kept after the call. */
+void ts_stack_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len);
+/* Runs every timer that is due at `now`. */
+void ts_stack_poll(struct ts_stack *st, ts_time now);
+/* When ts_stack_poll must run next, or TS_TIME_NEVER. */
+ts_time ts_stack_next_deadline(const struct ts_stack *st);
+
+void ts_stack_set_trace_mask(struct ts_stack *st, uint32_t mask);
+uint32_t ts_stack_trace_mask(const struct ts_stack *st);
+
+const struct ts_stack_config *ts_stack_config_of(const struct ts_stack *st);
+
+/* Static ARP entries never expire and are never replaced by what the wire says. */
+int ts_stack_arp_add_static(struct ts_stack *st, ts_ipv4_addr ip, const uint8_t mac[6]);
+
+/* ---- counters and resources ---------------------------------------------- */
+
+/*
+ * Calls fn once per counter, in a fixed order, with the layer's name
+ * ("eth", "arp", "ip", "icmp", "udp", "sock", "mem") and the counter's name
+ * ("rx_frames", "drop_bad_checksum", ...). Names starting with "drop_" count
+ * input thrown away, one counter per reason.
+ */
+typedef void (*ts_counter_fn)(void *ctx, const char *layer, const char *name, uint64_t value);
+void ts_stack_counters_foreach(const struct ts_stack *st, ts_counter_fn fn, void *ctx);
+/* Looks one counter up by "layer.name"; returns false if there is no such counter. */
+bool ts_stack_counter(const struct ts_stack *st, const char *layer_dot_name, uint64_t *value);
+
+/* Packet buffers currently allocated: zero once every queue is empty. Tests check it after ts_stack_free's peers. */
+size_t ts_stack_pbufs_in_use(const struct ts_stack *st);
+/* Bytes of heap the stack holds right now (buffers, queues, tables). */
+size_t ts_stack_memory_in_use(const struct ts_stack *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
