@@ -1,0 +1,68 @@
+/* Ethernet II: accept frames addressed to us or to everyone, dispatch by type; frame outgoing packets. */
+#include <string.h>
+
+#include "internal.h"
+
+static bool frame_is_for_us(const struct ts_stack *st, const struct eth_hdr *eth)
+{
+    return eth_addr_equal(eth->dst, st->cfg.mac) || eth_addr_is_broadcast(eth->dst);
+}
+
+void eth_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len)
+{
+    struct eth_hdr eth;
+    const uint8_t *payload;
+    size_t payload_len;
+    char dst[18], src[18];
+
+    if (!eth_parse(frame, len, &eth, &payload, &payload_len)) {
+        TS_DROP(st, now, TS_TRACE_ETH, eth, drop_runt, "frame of %zu bytes is shorter than an Ethernet header", len);
+        return;
+    }
+    st->counters.eth.rx_frames++;
+    st->counters.eth.rx_bytes += len;
+    /* We join no multicast group, so only our unicast address and broadcast concern us. */
+    if (!frame_is_for_us(st, &eth)) {
+        TS_DROP(st, now, TS_TRACE_ETH, eth, drop_not_for_us, "to %s", mac_format(eth.dst, dst));
+        return;
+    }
+    /* A frame claiming our own source address is a reflection or a spoof, never a peer. */
+    if (eth_addr_equal(eth.src, st->cfg.mac)) {
+        TS_DROP(st, now, TS_TRACE_ETH, eth, drop_own_source, "source is our own MAC");
+        return;
+    }
+    TS_TRACE(st, now, TS_TRACE_ETH, TS_TRACE_RX, "rx %s > %s type 0x%04x len %zu", mac_format(eth.src, src),
+             mac_format(eth.dst, dst), eth.ethertype, len);
+    switch (eth.ethertype) {
+    case ETHERTYPE_ARP:
+        arp_input(st, now, &eth, payload, payload_len);
+        return;
+    case ETHERTYPE_IPV4:
+        ipv4_input(st, now, payload, payload_len, eth_addr_is_broadcast(eth.dst));
+        return;
+    default:
+        TS_DROP(st, now, TS_TRACE_ETH, eth, drop_unknown_ethertype, "type 0x%04x", eth.ethertype);
+        return;
+    }
+}
+
+void eth_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const uint8_t dst[6], uint16_t ethertype)
+{
+    char dst_text[18], src_text[18];
+    if (pb->len > st->link.mtu) {
+        TS_DROP(st, now, TS_TRACE_ETH, eth, drop_tx_too_big, "%zu bytes exceed the MTU %zu", pb->len,
+                st->link.mtu);
+        pbuf_free(st, pb);
+        return;
+    }
+    struct eth_hdr eth = {.ethertype = ethertype};
+    memcpy(eth.dst, dst, ETH_ADDR_LEN);
+    memcpy(eth.src, st->cfg.mac, ETH_ADDR_LEN);
+    eth_emit(&eth, pbuf_push(pb, ETH_HDR_LEN));
+    st->counters.eth.tx_frames++;
+    st->counters.eth.tx_bytes += pb->len;
+    TS_TRACE(st, now, TS_TRACE_ETH, TS_TRACE_TX, "tx %s > %s type 0x%04x len %zu", mac_format(eth.src, src_text),
+             mac_format(eth.dst, dst_text), ethertype, pb->len);
+    st->link.transmit(st->link.ctx, now, pb->data, pb->len);
+    pbuf_free(st, pb);
+}

@@ -1,0 +1,240 @@
+/*
+ * The inside of a stack: struct ts_stack and the calls the protocol files make
+ * to each other. Nothing here is part of the public API.
+ *
+ * Input:  ts_stack_input -> eth_input -> arp_input
+ *                                     -> ipv4_input -> ipv4_reasm_input (fragments)
+ *                                                   -> icmp_input | udp_input
+ * Output: udp_output | icmp_* -> ipv4_output (fragments if needed) -> ipv4_send_packet
+ *                            -> arp_resolve_and_send (queues while resolving) -> eth_output -> link.transmit
+ */
+#ifndef TS_INTERNAL_H
+#define TS_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "counters.h"
+#include "pbuf.h"
+#include "rng.h"
+#include "tapstack/pcb.h"
+#include "tapstack/stack.h"
+#include "wire/ethernet.h"
+#include "wire/ipv4.h"
+
+/* ---- ARP ---------------------------------------------------------------------- */
+
+enum arp_state {
+    ARP_FREE,
+    ARP_INCOMPLETE, /* request sent, packets waiting */
+    ARP_REACHABLE,  /* resolved; trusted until expires */
+    ARP_STATIC,     /* configured; never expires, never overwritten from the wire */
+};
+
+struct arp_entry {
+    enum arp_state state;
+    ts_ipv4_addr ip;
+    uint8_t mac[ETH_ADDR_LEN];
+    ts_time expires;       /* REACHABLE: when the entry is dropped */
+    ts_time next_retry;    /* INCOMPLETE: when the next request goes out */
+    unsigned requests_sent;
+    bool refresh_sent;     /* REACHABLE: a unicast refresh request is out */
+    ts_time last_used;
+    struct pbuf_queue pending; /* IP packets (starting at the IP header) waiting for this entry */
+};
+
+/* ---- IPv4 reassembly --------------------------------------------------------------- */
+
+struct reasm_entry {
+    bool in_use;
+    ts_ipv4_addr src, dst;
+    uint16_t id;
+    uint8_t protocol;
+    ts_time expires;
+    struct ts_pbuf *fragments; /* sorted by offset; each pbuf holds one fragment's data, ->offset its position */
+    unsigned fragment_count;
+    size_t bytes;              /* data bytes held */
+    size_t total_len;          /* payload length once the last fragment (MF=0) arrived, else 0 */
+    bool have_last;
+    /* The first fragment's IP header and first 8 data bytes: what an ICMP time exceeded quotes. */
+    uint8_t first_quote[IPV4_MAX_HDR_LEN + 8];
+    size_t first_quote_len;
+    struct ipv4_hdr first_hdr;
+};
+
+/* ---- protocol control blocks ------------------------------------------------------- */
+
+struct ts_pcb {
+    struct ts_stack *st;
+    struct ts_pcb *next; /* in st->pcbs */
+    uint32_t id;         /* never reused within a stack: queued packets name their sender by it */
+    enum ts_pcb_type type;
+    struct ts_sockaddr local;
+    struct ts_sockaddr remote;
+    bool bound;
+    bool connected;
+    bool reuseaddr;
+    bool broadcast;
+    bool dontfrag;
+    uint8_t ttl;
+    size_t rcvbuf;
+    size_t sndbuf;
+    struct pbuf_queue rxq; /* received datagrams; ->peer_addr/peer_port hold the source */
+    size_t rxq_charge;     /* bytes charged against rcvbuf */
+    int pending_error;     /* positive errno, 0 if none */
+    ts_pcb_event_fn event_fn;
+    void *event_ctx;
+};
+
+/* ---- the stack ------------------------------------------------------------------------ */
+
+#define IP_ID_BUCKETS 64
+
+struct ts_stack {
+    struct ts_stack_config cfg;
+    struct ts_link link;
+    ts_ipv4_addr netmask;
+    ts_ipv4_addr subnet_broadcast;
+    struct ts_rng rng;
+    struct ts_counters counters;
+    uint32_t trace_mask;
+    char trace_line[512];
+    ts_time last_now;       /* the latest time any call passed in */
+    bool announce_pending;  /* gratuitous ARP still to send */
+
+    /* packet buffers */
+    struct ts_pbuf *pbuf_free_list;
+    size_t pbuf_free_count;
+    size_t pbufs_in_use;
+    size_t mem_in_use;
+
+    /* ARP */
+    struct arp_entry *arp_table;
+    size_t arp_queued_total;
+
+    /* IPv4 */
+    uint16_t ip_id_next[IP_ID_BUCKETS]; /* RFC 6864 / RFC 7739 4.3: per-destination-bucket counters */
+    uint64_t ip_id_key;
+    struct reasm_entry *reasm;
+    size_t reasm_bytes;
+    struct pbuf_queue loopback; /* IP datagrams we sent to ourselves, delivered on the way out of the call */
+    bool in_loopback;
+
+    /* ICMP error rate limit: a token bucket measured in microtokens */
+    int64_t icmp_tokens;
+    ts_time icmp_tokens_at;
+
+    /* pcbs */
+    struct ts_pcb *pcbs;
+    unsigned pcb_count;
+    uint32_t next_pcb_id;
+};
+
+/* ---- trace ---------------------------------------------------------------------------- */
+
+#define TRACE_ON(st, layer) (((st)->trace_mask & (uint32_t)(layer)) != 0 && (st)->cfg.trace != NULL)
+
+void trace_emit(struct ts_stack *st, ts_time now, enum ts_trace_layer layer, enum ts_trace_kind kind,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#define TS_TRACE(st, now, layer, kind, ...)                                                                     \
+    do {                                                                                                        \
+        if (TRACE_ON(st, layer))                                                                                \
+            trace_emit(st, now, layer, kind, __VA_ARGS__);                                                      \
+    } while (0)
+
+/* Counts a drop under counters.<group>.<reason> and traces it with the counter's name. */
+#define TS_DROP(st, now, layer, group, reason, ...)                                                             \
+    do {                                                                                                        \
+        (st)->counters.group.reason++;                                                                          \
+        if (TRACE_ON(st, layer))                                                                                \
+            trace_drop(st, now, layer, #group "." #reason, __VA_ARGS__);                                        \
+    } while (0)
+
+void trace_drop(struct ts_stack *st, ts_time now, enum ts_trace_layer layer, const char *counter, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+
+/* Formats a MAC as xx:xx:xx:xx:xx:xx into buf (18 bytes). */
+char *mac_format(const uint8_t mac[6], char *buf);
+
+/* ---- layers ----------------------------------------------------------------------------- */
+
+void eth_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len);
+/* Prepends the Ethernet header to pb (data starts at the layer-3 header) and transmits. Consumes pb. */
+void eth_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const uint8_t dst[6], uint16_t ethertype);
+
+void arp_input(struct ts_stack *st, ts_time now, const struct eth_hdr *eth, const uint8_t *data, size_t len);
+/* Sends an IP packet (pb starts at the IP header) to next_hop, resolving it first if needed. Consumes pb.
+ * Returns 0, or -ENOBUFS when the resolution queue is full. */
+int arp_send_ip(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, ts_ipv4_addr next_hop);
+void arp_announce(struct ts_stack *st, ts_time now);
+void arp_poll(struct ts_stack *st, ts_time now);
+ts_time arp_next_deadline(const struct ts_stack *st);
+int arp_init(struct ts_stack *st);
+void arp_destroy(struct ts_stack *st);
+int arp_add_static(struct ts_stack *st, ts_ipv4_addr ip, const uint8_t mac[6]);
+
+/* What ipv4_input knows about a datagram when it hands the payload up. */
+struct ipv4_rx {
+    struct ipv4_hdr hdr;
+    const uint8_t *header;  /* the IP header as it arrived (for ICMP errors to quote) */
+    size_t header_len;
+    const uint8_t *payload;
+    size_t payload_len;
+    bool to_broadcast;      /* sent to a broadcast address: never answered with an ICMP error */
+};
+
+void ipv4_input(struct ts_stack *st, ts_time now, const uint8_t *data, size_t len, bool link_broadcast);
+/* Delivers a complete datagram (from the wire or reassembly) to its protocol. */
+void ipv4_deliver(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
+
+struct ipv4_out {
+    ts_ipv4_addr src;
+    ts_ipv4_addr dst;
+    uint8_t protocol;
+    uint8_t ttl;
+    uint8_t tos;
+    bool dont_fragment;
+    uint32_t owner_id;
+};
+/* Sends pb (data = the transport header and payload; headroom for IP + Ethernet). Fragments it if it
+ * does not fit the MTU. Consumes pb. Returns 0 or a negative errno (-EMSGSIZE, -ENETUNREACH, -ENOBUFS). */
+int ipv4_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const struct ipv4_out *out);
+bool ipv4_is_broadcast(const struct ts_stack *st, ts_ipv4_addr addr);
+bool ipv4_is_local(const struct ts_stack *st, ts_ipv4_addr addr);
+void ipv4_flush_loopback(struct ts_stack *st, ts_time now);
+
+void ipv4_reasm_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
+void ipv4_reasm_poll(struct ts_stack *st, ts_time now);
+ts_time ipv4_reasm_next_deadline(const struct ts_stack *st);
+int ipv4_reasm_init(struct ts_stack *st);
+void ipv4_reasm_destroy(struct ts_stack *st);
+
+void icmp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
+/*
+ * Sends an ICMP error about the datagram `rx` (RFC 1122 3.2.2), unless the rules
+ * forbid it (error about an error, broadcast, non-first fragment, bad source) or
+ * the rate limit says no. `rest` is the 4-byte field after the checksum.
+ */
+void icmp_send_error(struct ts_stack *st, ts_time now, uint8_t type, uint8_t code, uint32_t rest,
+                     const struct ipv4_rx *rx);
+/* The same, quoting raw bytes (a reassembly timeout has no whole datagram, only the first fragment). */
+void icmp_send_error_quoting(struct ts_stack *st, ts_time now, uint8_t type, uint8_t code, uint32_t rest,
+                             const struct ipv4_hdr *about, const uint8_t *quote, size_t quote_len);
+
+void udp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
+ssize_t udp_output(struct ts_pcb *pcb, ts_time now, const void *data, size_t len, const struct ts_sockaddr *to);
+
+/* pcb internals */
+struct ts_pcb *pcb_find_by_id(struct ts_stack *st, uint32_t id);
+/* Records an asynchronous error on a pcb and tells its owner. */
+void pcb_report_error(struct ts_pcb *pcb, ts_time now, int err);
+void pcb_notify(struct ts_pcb *pcb);
+/* Queues a received datagram (copied into a new pbuf); false if the receive buffer is full. */
+bool pcb_queue_datagram(struct ts_pcb *pcb, const uint8_t *data, size_t len, ts_ipv4_addr from, uint16_t port);
+ssize_t icmp_echo_output(struct ts_pcb *pcb, ts_time now, const void *data, size_t len,
+                         const struct ts_sockaddr *to);
+
+#endif

@@ -1,0 +1,124 @@
+#include "pbuf.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Headroom plus a full Ethernet-MTU frame: what nearly every packet needs. */
+#define PBUF_POOL_SIZE 2048
+#define PBUF_POOL_MAX_FREE 256
+
+struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len)
+{
+    size_t need = headroom + len;
+    struct ts_pbuf *pb = NULL;
+    size_t capacity = need <= PBUF_POOL_SIZE ? PBUF_POOL_SIZE : need;
+    if (capacity == PBUF_POOL_SIZE && st->pbuf_free_list != NULL) {
+        pb = st->pbuf_free_list;
+        st->pbuf_free_list = pb->next;
+        st->pbuf_free_count--;
+    } else {
+        pb = malloc(sizeof *pb + capacity);
+        if (pb == NULL) {
+            st->counters.mem.drop_no_memory++;
+            return NULL;
+        }
+        st->mem_in_use += sizeof *pb + capacity;
+    }
+    pb->next = NULL;
+    pb->capacity = capacity;
+    pb->data = pb->storage + headroom;
+    pb->len = len;
+    pb->peer_addr = 0;
+    pb->peer_port = 0;
+    pb->offset = 0;
+    pb->owner_id = 0;
+    st->pbufs_in_use++;
+    st->counters.mem.pbuf_allocs++;
+    return pb;
+}
+
+void pbuf_free(struct ts_stack *st, struct ts_pbuf *pb)
+{
+    if (pb == NULL)
+        return;
+    assert(st->pbufs_in_use > 0);
+    st->pbufs_in_use--;
+    st->counters.mem.pbuf_frees++;
+    if (pb->capacity == PBUF_POOL_SIZE && st->pbuf_free_count < PBUF_POOL_MAX_FREE) {
+        pb->next = st->pbuf_free_list;
+        st->pbuf_free_list = pb;
+        st->pbuf_free_count++;
+        return;
+    }
+    st->mem_in_use -= sizeof *pb + pb->capacity;
+    free(pb);
+}
+
+void pbuf_free_chain(struct ts_stack *st, struct ts_pbuf *head)
+{
+    while (head != NULL) {
+        struct ts_pbuf *next = head->next;
+        pbuf_free(st, head);
+        head = next;
+    }
+}
+
+uint8_t *pbuf_push(struct ts_pbuf *pb, size_t n)
+{
+    assert(pbuf_headroom(pb) >= n);
+    pb->data -= n;
+    pb->len += n;
+    return pb->data;
+}
+
+size_t pbuf_headroom(const struct ts_pbuf *pb)
+{
+    return (size_t)(pb->data - pb->storage);
+}
+
+void pbuf_pool_drain(struct ts_stack *st)
+{
+    while (st->pbuf_free_list != NULL) {
+        struct ts_pbuf *pb = st->pbuf_free_list;
+        st->pbuf_free_list = pb->next;
+        st->mem_in_use -= sizeof *pb + pb->capacity;
+        free(pb);
+    }
+    st->pbuf_free_count = 0;
+}
+
+void pbuf_queue_push(struct pbuf_queue *q, struct ts_pbuf *pb)
+{
+    pb->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = pb;
+    else
+        q->head = pb;
+    q->tail = pb;
+    q->count++;
+    q->bytes += pb->len;
+}
+
+struct ts_pbuf *pbuf_queue_pop(struct pbuf_queue *q)
+{
+    struct ts_pbuf *pb = q->head;
+    if (pb == NULL)
+        return NULL;
+    q->head = pb->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    pb->next = NULL;
+    q->count--;
+    q->bytes -= pb->len;
+    return pb;
+}
+
+void pbuf_queue_clear(struct ts_stack *st, struct pbuf_queue *q)
+{
+    pbuf_free_chain(st, q->head);
+    q->head = q->tail = NULL;
+    q->count = 0;
+    q->bytes = 0;
+}

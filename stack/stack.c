@@ -1,0 +1,163 @@
+/* A stack's life: configuration, creation, the three entry points the driver calls, teardown. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void ts_stack_config_init(struct ts_stack_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->default_ttl = 64;
+    cfg->gratuitous_arp = true;
+    cfg->limits.arp_cache_entries = 64;
+    cfg->limits.arp_queue_per_entry = 64;
+    cfg->limits.arp_queue_total = 256;
+    cfg->limits.reasm_max_datagrams = 16;
+    cfg->limits.reasm_max_fragments = 64;
+    cfg->limits.reasm_max_bytes = 256 * 1024;
+    cfg->limits.icmp_errors_per_sec = 100;
+    cfg->limits.icmp_error_burst = 20;
+    cfg->limits.max_sockets = 1024;
+    cfg->limits.udp_rcvbuf_default = 212992; /* Linux's net.core.rmem_default */
+    /* RFC 1122 2.3.2.1 leaves the timeout to the implementation; Linux keeps entries tens of seconds. */
+    cfg->timing.arp_reachable = TS_SEC(60);
+    cfg->timing.arp_retry_interval = TS_SEC(1);
+    cfg->timing.arp_max_retries = 3;
+    /* RFC 791 suggests 15 s as a lower bound; RFC 1122 3.3.2 60-120 s; Linux uses 30 s. */
+    cfg->timing.reasm_timeout = TS_SEC(30);
+}
+
+static bool config_is_valid(const struct ts_stack_config *cfg, const struct ts_link *link)
+{
+    if (cfg == NULL || link == NULL || link->transmit == NULL)
+        return false;
+    /* 68 is the minimum IPv4 MTU (RFC 791); a frame must fit the 64 KiB datagram limit. */
+    if (link->mtu < 68 || link->mtu > 65535)
+        return false;
+    if (cfg->prefix_len > 32 || cfg->limits.arp_cache_entries == 0 || cfg->limits.reasm_max_datagrams == 0)
+        return false;
+    return true;
+}
+
+struct ts_stack *ts_stack_new(const struct ts_stack_config *cfg, const struct ts_link *link)
+{
+    if (!config_is_valid(cfg, link))
+        return NULL;
+    struct ts_stack *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return NULL;
+    st->cfg = *cfg;
+    if (st->cfg.default_ttl == 0)
+        st->cfg.default_ttl = 64;
+    st->link = *link;
+    st->trace_mask = cfg->trace_mask;
+    st->netmask = cfg->prefix_len == 0 ? 0 : (uint32_t)(0xffffffffu << (32 - cfg->prefix_len));
+    st->subnet_broadcast = cfg->prefix_len >= 31 ? IPV4_BROADCAST : ((cfg->addr & st->netmask) | ~st->netmask);
+    rng_seed(&st->rng, cfg->seed);
+    for (int i = 0; i < IP_ID_BUCKETS; i++)
+        st->ip_id_next[i] = (uint16_t)rng_next(&st->rng);
+    st->ip_id_key = rng_next(&st->rng);
+    st->icmp_tokens = (int64_t)cfg->limits.icmp_error_burst * 1000000;
+    st->icmp_tokens_at = 0;
+    st->next_pcb_id = 1;
+    st->announce_pending = cfg->gratuitous_arp && cfg->addr != 0;
+    st->mem_in_use = sizeof *st;
+    if (arp_init(st) != 0 || ipv4_reasm_init(st) != 0) {
+        ts_stack_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void ts_stack_free(struct ts_stack *st)
+{
+    if (st == NULL)
+        return;
+    while (st->pcbs != NULL)
+        ts_pcb_close(st->pcbs);
+    pbuf_queue_clear(st, &st->loopback);
+    arp_destroy(st);
+    ipv4_reasm_destroy(st);
+    pbuf_pool_drain(st);
+    free(st);
+}
+
+static void note_time(struct ts_stack *st, ts_time now)
+{
+    if (now > st->last_now)
+        st->last_now = now;
+}
+
+void ts_stack_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len)
+{
+    if (st == NULL)
+        return;
+    note_time(st, now);
+    eth_input(st, now, frame, len);
+    ipv4_flush_loopback(st, now);
+}
+
+void ts_stack_poll(struct ts_stack *st, ts_time now)
+{
+    if (st == NULL)
+        return;
+    note_time(st, now);
+    if (st->announce_pending) {
+        st->announce_pending = false;
+        arp_announce(st, now);
+    }
+    arp_poll(st, now);
+    ipv4_reasm_poll(st, now);
+    ipv4_flush_loopback(st, now);
+}
+
+static ts_time earliest(ts_time a, ts_time b)
+{
+    return a < b ? a : b;
+}
+
+/*
+ * O(table size): the ARP table and the reassembly slots are small and bounded.
+ * TCP's many connections will want a timer wheel instead.
+ */
+ts_time ts_stack_next_deadline(const struct ts_stack *st)
+{
+    if (st == NULL)
+        return TS_TIME_NEVER;
+    if (st->announce_pending || st->loopback.count > 0)
+        return st->last_now;
+    return earliest(arp_next_deadline(st), ipv4_reasm_next_deadline(st));
+}
+
+void ts_stack_set_trace_mask(struct ts_stack *st, uint32_t mask)
+{
+    st->trace_mask = mask;
+}
+
+uint32_t ts_stack_trace_mask(const struct ts_stack *st)
+{
+    return st->trace_mask;
+}
+
+const struct ts_stack_config *ts_stack_config_of(const struct ts_stack *st)
+{
+    return &st->cfg;
+}
+
+int ts_stack_arp_add_static(struct ts_stack *st, ts_ipv4_addr ip, const uint8_t mac[6])
+{
+    if (st == NULL || mac == NULL || ip == 0)
+        return -EINVAL;
+    return arp_add_static(st, ip, mac);
+}
+
+size_t ts_stack_pbufs_in_use(const struct ts_stack *st)
+{
+    return st->pbufs_in_use;
+}
+
+size_t ts_stack_memory_in_use(const struct ts_stack *st)
+{
+    return st->mem_in_use;
+}
