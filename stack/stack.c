@@ -70,17 +70,19 @@ struct ts_stack *ts_stack_new(const struct ts_stack_config *cfg, const struct ts
     return st;
 }
 
-void ts_stack_free(struct ts_stack *st)
+size_t ts_stack_free(struct ts_stack *st)
 {
     if (st == NULL)
-        return;
+        return 0;
     while (st->pcbs != NULL)
         ts_pcb_close(st->pcbs);
     pbuf_queue_clear(st, &st->loopback);
     arp_destroy(st);
     ipv4_reasm_destroy(st);
     pbuf_pool_drain(st);
+    size_t leaked = st->pbufs_in_use;
     free(st);
+    return leaked;
 }
 
 static void note_time(struct ts_stack *st, ts_time now)

@@ -127,7 +127,12 @@ struct ts_stack;
 
 /* Returns NULL if cfg is invalid (prefix > 32, zero MTU) or memory runs out. The link is copied. */
 struct ts_stack *ts_stack_new(const struct ts_stack_config *cfg, const struct ts_link *link);
-void ts_stack_free(struct ts_stack *st);
+/*
+ * Closes every pcb, drops every queue and frees the stack. Returns the number of
+ * packet buffers still allocated after that: 0 in a correct stack, anything else
+ * is a leak (tests assert on it).
+ */
+size_t ts_stack_free(struct ts_stack *st);
 
 /* Hands one received Ethernet frame to the stack. The frame is not kept after the call. */
 void ts_stack_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len);
@@ -157,7 +162,7 @@ void ts_stack_counters_foreach(const struct ts_stack *st, ts_counter_fn fn, void
 /* Looks one counter up by "layer.name"; returns false if there is no such counter. */
 bool ts_stack_counter(const struct ts_stack *st, const char *layer_dot_name, uint64_t *value);
 
-/* Packet buffers currently allocated: zero once every queue is empty. Tests check it after ts_stack_free's peers. */
+/* Packet buffers currently allocated (queued datagrams, fragments, packets awaiting ARP). */
 size_t ts_stack_pbufs_in_use(const struct ts_stack *st);
 /* Bytes of heap the stack holds right now (buffers, queues, tables). */
 size_t ts_stack_memory_in_use(const struct ts_stack *st);

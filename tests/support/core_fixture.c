@@ -1,0 +1,186 @@
+#include "core_fixture.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire/checksum.h"
+
+const uint8_t fx_stack_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
+const uint8_t fx_peer_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+
+static void fx_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
+{
+    struct fx *f = ctx;
+    if (f->sent_count >= FX_MAX_FRAMES || len > sizeof f->sent[0].data) {
+        f->sent_dropped++;
+        return;
+    }
+    struct fx_frame *fr = &f->sent[f->sent_count++];
+    fr->when = now;
+    fr->len = len;
+    memcpy(fr->data, frame, len);
+}
+
+void fx_default_config(struct ts_stack_config *cfg)
+{
+    ts_stack_config_init(cfg);
+    memcpy(cfg->mac, fx_stack_mac, 6);
+    cfg->addr = FX_STACK_IP;
+    cfg->prefix_len = 24;
+    cfg->gateway = FX_PEER_IP;
+    cfg->seed = 42;
+}
+
+void fx_init(struct fx *f, const struct ts_stack_config *cfg)
+{
+    memset(f, 0, sizeof *f);
+    f->sent = calloc(FX_MAX_FRAMES, sizeof *f->sent);
+    cr_assert_not_null(f->sent);
+    if (cfg != NULL)
+        f->cfg = *cfg;
+    else
+        fx_default_config(&f->cfg);
+    struct ts_link link = {.ctx = f, .transmit = fx_transmit, .mtu = 1500};
+    f->st = ts_stack_new(&f->cfg, &link);
+    cr_assert_not_null(f->st, "ts_stack_new failed");
+}
+
+void fx_fini(struct fx *f)
+{
+    if (f->st != NULL) {
+        size_t leaked = ts_stack_free(f->st);
+        cr_expect_eq(leaked, 0, "packet buffers leaked: %zu", leaked);
+    }
+    free(f->sent);
+    memset(f, 0, sizeof *f);
+}
+
+void fx_clear_sent(struct fx *f)
+{
+    f->sent_count = 0;
+    f->sent_dropped = 0;
+}
+
+void fx_learn_peer(struct fx *f, ts_time now)
+{
+    cr_assert_eq(ts_stack_arp_add_static(f->st, FX_PEER_IP, fx_peer_mac), 0);
+    ts_stack_poll(f->st, now); /* sends the gratuitous ARP */
+    fx_clear_sent(f);
+}
+
+void fx_input(struct fx *f, ts_time now, const uint8_t *frame, size_t len)
+{
+    ts_stack_input(f->st, now, frame, len);
+}
+
+static size_t fx_eth(uint8_t *buf, const uint8_t dst[6], const uint8_t src[6], uint16_t type)
+{
+    memcpy(buf, dst, 6);
+    memcpy(buf + 6, src, 6);
+    be16_put(buf + 12, type);
+    return 14;
+}
+
+size_t fx_build_arp(uint8_t *buf, uint16_t op, const uint8_t sender_mac[6], uint32_t sender_ip,
+                    const uint8_t target_mac[6], uint32_t target_ip, const uint8_t eth_dst[6])
+{
+    size_t n = fx_eth(buf, eth_dst, sender_mac, 0x0806);
+    uint8_t *p = buf + n;
+    be16_put(p, 1);
+    be16_put(p + 2, 0x0800);
+    p[4] = 6;
+    p[5] = 4;
+    be16_put(p + 6, op);
+    memcpy(p + 8, sender_mac, 6);
+    be32_put(p + 14, sender_ip);
+    memcpy(p + 18, target_mac, 6);
+    be32_put(p + 24, target_ip);
+    return n + 28;
+}
+
+void fx_fix_ipv4_checksum(uint8_t *frame)
+{
+    uint8_t *ip = frame + 14;
+    size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
+    be16_put(ip + 10, 0);
+    be16_put(ip + 10, csum_finish(csum_add(0, ip, ihl)));
+}
+
+size_t fx_build_ipv4(uint8_t *buf, uint32_t src, uint32_t dst, uint8_t protocol, uint16_t id, uint16_t frag_field,
+                     const uint8_t *payload, size_t payload_len)
+{
+    size_t n = fx_eth(buf, fx_stack_mac, fx_peer_mac, 0x0800);
+    uint8_t *ip = buf + n;
+    ip[0] = 0x45;
+    ip[1] = 0;
+    be16_put(ip + 2, (uint16_t)(20 + payload_len));
+    be16_put(ip + 4, id);
+    be16_put(ip + 6, frag_field);
+    ip[8] = 64;
+    ip[9] = protocol;
+    be32_put(ip + 12, src);
+    be32_put(ip + 16, dst);
+    if (payload_len > 0)
+        memcpy(ip + 20, payload, payload_len);
+    fx_fix_ipv4_checksum(buf);
+    return n + 20 + payload_len;
+}
+
+size_t fx_build_udp(uint8_t *buf, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, const void *data,
+                    size_t len)
+{
+    uint8_t *udp = malloc(8 + len);
+    cr_assert_not_null(udp);
+    be16_put(udp, sport);
+    be16_put(udp + 2, dport);
+    be16_put(udp + 4, (uint16_t)(8 + len));
+    be16_put(udp + 6, 0);
+    if (len > 0)
+        memcpy(udp + 8, data, len);
+    uint16_t sum = csum_finish(csum_add(csum_pseudo_ipv4(src, dst, 17, (uint16_t)(8 + len)), udp, 8 + len));
+    be16_put(udp + 6, sum == 0 ? 0xffff : sum);
+    size_t n = fx_build_ipv4(buf, src, dst, 17, 0x1234, 0, udp, 8 + len);
+    free(udp);
+    return n;
+}
+
+size_t fx_build_echo_request(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t id, uint16_t seq, const void *data,
+                             size_t len)
+{
+    uint8_t *icmp = malloc(8 + len);
+    cr_assert_not_null(icmp);
+    icmp[0] = 8;
+    icmp[1] = 0;
+    be16_put(icmp + 2, 0);
+    be16_put(icmp + 4, id);
+    be16_put(icmp + 6, seq);
+    if (len > 0)
+        memcpy(icmp + 8, data, len);
+    be16_put(icmp + 2, csum_finish(csum_add(0, icmp, 8 + len)));
+    size_t n = fx_build_ipv4(buf, src, dst, 1, 0x4321, 0, icmp, 8 + len);
+    free(icmp);
+    return n;
+}
+
+uint16_t fx_ethertype(const struct fx_frame *fr)
+{
+    return be16_get(fr->data + 12);
+}
+
+const uint8_t *fx_l3(const struct fx_frame *fr)
+{
+    return fr->data + 14;
+}
+
+size_t fx_l3_len(const struct fx_frame *fr)
+{
+    return fr->len - 14;
+}
+
+uint64_t fx_counter(const struct fx *f, const char *name)
+{
+    uint64_t v = 0;
+    cr_assert(ts_stack_counter(f->st, name, &v), "no counter named %s", name);
+    return v;
+}
