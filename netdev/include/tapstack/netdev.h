@@ -36,7 +36,8 @@ struct ts_netdev_ops {
      * Takes one received frame if one is ready at `now`: copies it to buf, sets *len
      * and *when (the time it arrived; for a pcap file, its timestamp) and returns 1.
      * Returns 0 if none is ready, negative errno on a device failure, -ENODATA at the
-     * end of a finite source (a pcap file).
+     * end of a finite source (a pcap file), -EMSGSIZE if the frame was longer than cap
+     * (that frame is dropped, never cut short; call again for the next one).
      */
     int (*receive)(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when);
     /* A file descriptor that polls readable when receive may have a frame; -1 if none. */
@@ -87,6 +88,8 @@ struct ts_netdev *ts_tap_open(const char *name, char *errbuf, size_t errlen);
  * A device that reads frames from a capture (receive returns them in order with
  * their timestamps, whatever `now` is, then -ENODATA) and, if out_path is not
  * NULL, writes every transmitted frame to another capture. Ethernet (DLT_EN10MB) only.
+ * No wait fd: next_deadline is `now` while input frames remain. Either path may be
+ * NULL: without input, receive always returns 0; without output, frames sent are discarded.
  */
 struct ts_netdev *ts_pcap_open(const char *in_path, const char *out_path, char *errbuf, size_t errlen);
 
@@ -118,7 +121,8 @@ struct ts_impair_spec {
  * Returns 0, or -EINVAL with a message naming the bad part. */
 int ts_impair_parse(const char *text, struct ts_impair_spec *spec, char *errbuf, size_t errlen);
 
-/* Wraps inner (taking ownership): impairs both directions with a seeded generator. */
+/* Wraps inner (taking ownership, also on failure): impairs both directions with a seeded generator.
+ * NULL if spec is out of range (see ts_impair_parse) or memory runs out. */
 struct ts_netdev *ts_impair_wrap(struct ts_netdev *inner, const struct ts_impair_spec *spec, uint64_t seed);
 
 struct ts_impair_stats {
@@ -127,7 +131,7 @@ struct ts_impair_stats {
 void ts_impair_get_stats(struct ts_netdev *impair_dev, struct ts_impair_stats *out);
 
 /*
- * Wraps inner (taking ownership): writes every frame received and transmitted to
+ * Wraps inner (taking ownership, also on failure): writes every frame received and transmitted to
  * a pcap file (DLT_EN10MB) that Wireshark opens. A frame's timestamp is the `now`
  * it passed with plus an epoch offset; by default the offset maps ts_monotonic_now()
  * to wall-clock time, and a virtual-time caller sets it with ts_tee_set_epoch_offset
