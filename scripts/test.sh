@@ -42,6 +42,16 @@ for variant in $builds; do
   ((bad == 0)) || failed_builds+=("$variant")
 done
 
+# Fuzzing: each libFuzzer target for a bounded time under ASan + UBSan (counted as one test).
+fuzz_seconds=${TS_FUZZ_SECONDS:-30}
+if [[ "$fuzz_seconds" != 0 ]]; then
+  if scripts/fuzz.sh "$fuzz_seconds"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failed_builds+=("fuzz")
+  fi
+fi
+
 echo
 echo "suite: $passed passed, $failed failed"
 if ((failed > 0)); then

@@ -7,7 +7,7 @@ enum icmp_parse_result icmp_parse(const uint8_t *buf, size_t len, struct icmp_hd
 {
     if (len < ICMP_HDR_LEN)
         return ICMP_PARSE_TRUNCATED;
-    if (csum_finish(csum_add(0, buf, len)) != 0)
+    if (CSUM_RX_FAILS(csum_finish(csum_add(0, buf, len))))
         return ICMP_PARSE_BAD_CHECKSUM;
     out->type = buf[0];
     out->code = buf[1];

@@ -39,7 +39,7 @@ enum ipv4_parse_result ipv4_parse(const uint8_t *buf, size_t len, struct ipv4_hd
     size_t total = be16_get(buf + 2);
     if (total < ihl || total > len)
         return IPV4_PARSE_BAD_TOTAL_LEN;
-    if (csum_finish(csum_add(0, buf, ihl)) != 0)
+    if (CSUM_RX_FAILS(csum_finish(csum_add(0, buf, ihl))))
         return IPV4_PARSE_BAD_CHECKSUM;
     if (!ipv4_options_well_formed(buf + IPV4_MIN_HDR_LEN, ihl - IPV4_MIN_HDR_LEN))
         return IPV4_PARSE_BAD_OPTIONS;

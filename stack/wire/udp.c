@@ -16,7 +16,7 @@ enum udp_parse_result udp_parse(const uint8_t *buf, size_t len, uint32_t src, ui
         return UDP_PARSE_BAD_LENGTH;
     if (out->checksum != 0) {
         uint32_t sum = csum_pseudo_ipv4(src, dst, IPV4_PROTO_UDP, out->length);
-        if (csum_finish(csum_add(sum, buf, out->length)) != 0)
+        if (CSUM_RX_FAILS(csum_finish(csum_add(sum, buf, out->length))))
             return UDP_PARSE_BAD_CHECKSUM;
     }
     *data = buf + UDP_HDR_LEN;
