@@ -263,11 +263,13 @@ ssize_t ts_pcb_recvfrom(struct ts_pcb *pcb, void *buf, size_t cap, struct ts_soc
 {
     if (pcb == NULL || (buf == NULL && cap > 0))
         return -EINVAL;
+    /* Like Linux's UDP receive path: a pending asynchronous error is reported (and cleared) first. */
+    int err = ts_pcb_take_error(pcb);
+    if (err != 0)
+        return -err;
     struct ts_pbuf *pb = pcb->rxq.head;
-    if (pb == NULL) {
-        int err = ts_pcb_take_error(pcb);
-        return err != 0 ? -err : -EAGAIN;
-    }
+    if (pb == NULL)
+        return -EAGAIN;
     size_t n = pb->len < cap ? pb->len : cap;
     if (n > 0)
         memcpy(buf, pb->data, n);

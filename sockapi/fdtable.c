@@ -1,0 +1,199 @@
+/*
+ * The descriptor table: small integers naming socket objects.
+ *
+ * It is process-wide, like the kernel's, because a descriptor must be usable
+ * from any thread without naming its net; that makes the table and the
+ * default net the two pieces of global mutable state in tapstack, both behind
+ * table_lock.
+ *
+ * Reuse without use-after-free: a call never keeps a descriptor number, it
+ * takes a counted reference on the object the number names (ts_fd_acquire).
+ * ts_close removes the number at once (so it can be handed out again, lowest
+ * first, as POSIX asks) and marks the object closed; a call still in flight on
+ * the old object sees `closed` and fails with EBADF, and the object is freed
+ * only when its last reference goes.
+ *
+ * table_lock is a leaf lock (see sockapi_internal.h): nothing is taken while
+ * it is held, so it may be taken under a net lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sockapi_internal.h"
+
+/* Descriptors available at once (EMFILE beyond), like a process's RLIMIT_NOFILE. */
+#define TS_FD_LIMIT 65536
+#define TS_FD_INITIAL 64
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t table_idle = PTHREAD_COND_INITIALIZER; /* a net's live_sockets dropped */
+static struct ts_sock **table;
+static size_t table_size;
+static size_t table_used;
+static struct ts_net *default_net;
+
+/* Makes room for at least one more descriptor. table_lock held. */
+static int grow_table(void)
+{
+    if (table_used < table_size)
+        return 0;
+    if (table_size >= TS_FD_LIMIT)
+        return -EMFILE;
+    size_t size = table_size == 0 ? TS_FD_INITIAL : table_size * 2;
+    if (size > TS_FD_LIMIT)
+        size = TS_FD_LIMIT;
+    struct ts_sock **bigger = realloc(table, size * sizeof(*bigger));
+    if (bigger == NULL)
+        return -ENOMEM;
+    for (size_t i = table_size; i < size; i++)
+        bigger[i] = NULL;
+    table = bigger;
+    table_size = size;
+    return 0;
+}
+
+struct ts_sock *ts_sock_new(struct ts_net *net, int *err)
+{
+    struct ts_sock *sock = calloc(1, sizeof(*sock));
+    if (sock == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_lock(&table_lock);
+    /* Read under the same lock that ts_net_stop retires it under, so the net cannot vanish in between. */
+    if (net == NULL)
+        net = default_net;
+    if (net == NULL || net->dead) {
+        pthread_mutex_unlock(&table_lock);
+        free(sock);
+        *err = -ENETDOWN;
+        return NULL;
+    }
+    net->live_sockets++;
+    pthread_mutex_unlock(&table_lock);
+    sock->net = net;
+    sock->refs = 1;
+    return sock;
+}
+
+int ts_fd_publish(struct ts_sock *sock)
+{
+    pthread_mutex_lock(&table_lock);
+    if (sock->net->dead) {
+        pthread_mutex_unlock(&table_lock);
+        return -ENETDOWN;
+    }
+    int rc = grow_table();
+    if (rc < 0) {
+        pthread_mutex_unlock(&table_lock);
+        return rc;
+    }
+    size_t fd = 0;
+    while (table[fd] != NULL)
+        fd++;
+    table[fd] = sock;
+    table_used++;
+    pthread_mutex_unlock(&table_lock);
+    return (int)fd;
+}
+
+struct ts_sock *ts_fd_acquire(int fd)
+{
+    if (fd < 0)
+        return NULL;
+    pthread_mutex_lock(&table_lock);
+    struct ts_sock *sock = (size_t)fd < table_size ? table[fd] : NULL;
+    if (sock != NULL)
+        sock->refs++;
+    pthread_mutex_unlock(&table_lock);
+    return sock;
+}
+
+void ts_fd_release(struct ts_sock *sock)
+{
+    if (sock == NULL)
+        return;
+    pthread_mutex_lock(&table_lock);
+    bool last = --sock->refs == 0;
+    if (last) {
+        struct ts_net *net = sock->net;
+        net->live_sockets--;
+        if (net->live_sockets == 0)
+            pthread_cond_broadcast(&table_idle);
+    }
+    pthread_mutex_unlock(&table_lock);
+    if (last)
+        free(sock);
+}
+
+struct ts_sock *ts_fd_unpublish(int fd)
+{
+    if (fd < 0)
+        return NULL;
+    pthread_mutex_lock(&table_lock);
+    struct ts_sock *sock = NULL;
+    if ((size_t)fd < table_size && table[fd] != NULL) {
+        sock = table[fd];
+        table[fd] = NULL;
+        table_used--;
+    }
+    pthread_mutex_unlock(&table_lock);
+    return sock;
+}
+
+void ts_fd_retire_net(struct ts_net *net)
+{
+    pthread_mutex_lock(&table_lock);
+    net->dead = true;
+    if (default_net == net)
+        default_net = NULL;
+    pthread_mutex_unlock(&table_lock);
+}
+
+struct ts_sock *ts_fd_take_next(struct ts_net *net, size_t *cursor)
+{
+    struct ts_sock *sock = NULL;
+    pthread_mutex_lock(&table_lock);
+    /* The net is retired, so no descriptor of it can appear behind the cursor. */
+    for (; *cursor < table_size; (*cursor)++) {
+        if (table[*cursor] != NULL && table[*cursor]->net == net) {
+            sock = table[*cursor];
+            table[*cursor] = NULL;
+            table_used--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&table_lock);
+    return sock;
+}
+
+void ts_fd_wait_net_idle(struct ts_net *net)
+{
+    pthread_mutex_lock(&table_lock);
+    while (net->live_sockets > 0)
+        pthread_cond_wait(&table_idle, &table_lock);
+    pthread_mutex_unlock(&table_lock);
+}
+
+void ts_fd_set_default(struct ts_net *net)
+{
+    pthread_mutex_lock(&table_lock);
+    default_net = net;
+    pthread_mutex_unlock(&table_lock);
+}
+
+struct ts_net *ts_fd_default(void)
+{
+    pthread_mutex_lock(&table_lock);
+    struct ts_net *net = default_net;
+    pthread_mutex_unlock(&table_lock);
+    return net;
+}
+
+void ts_fd_offer_default(struct ts_net *net)
+{
+    pthread_mutex_lock(&table_lock);
+    if (default_net == NULL)
+        default_net = net;
+    pthread_mutex_unlock(&table_lock);
+}

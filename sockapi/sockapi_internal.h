@@ -1,0 +1,150 @@
+/*
+ * Private to sockapi/: the net, the socket object behind a descriptor, and
+ * the small internal API the files share.
+ *
+ *   net.c      struct ts_net: lifecycle (start/stop, attach/detach), manual driving,
+ *              the default net, the clock a socket call hands the core, waits
+ *   runtime.c  the runtime thread: device wait_fd + stack deadline -> core
+ *   fdtable.c  the process-wide descriptor table and socket reference counts
+ *   socket.c   ts_socket, bind, connect, send*, recv*, close, names, fcntl
+ *   sockopt.c  ts_setsockopt / ts_getsockopt
+ *   poll.c     ts_poll
+ *
+ * Locking (the order every file keeps):
+ *   - A net's lock guards its stack, its device and every field of its sockets
+ *     marked "net lock" below. sockapi holds at most one net lock at a time, so
+ *     two nets can never deadlock against each other.
+ *   - The descriptor-table mutex is a leaf: it may be taken with or without a
+ *     net lock held, and nothing else is ever taken while it is held. It guards
+ *     the table, socket reference counts, the default net and each net's count
+ *     of live sockets.
+ *   - A pcb's event callback runs inside a core call, so under the net lock; it
+ *     only broadcasts the net's condition variable.
+ */
+#ifndef TAPSTACK_SOCKAPI_INTERNAL_H
+#define TAPSTACK_SOCKAPI_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tapstack/pcb.h"
+#include "tapstack/socket.h"
+
+/* Frames taken from the device per runtime iteration before the lock is released again. */
+#define TS_RUNTIME_RX_BATCH 64
+/* Longest the runtime thread sleeps without looking at the clock again. */
+#define TS_RUNTIME_MAX_SLEEP TS_SEC(1)
+
+struct ts_net {
+    struct ts_stack *st;
+    struct ts_netdev *dev; /* NULL in manual mode */
+    bool manual;           /* attached: the caller drives the stack and owns it */
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* broadcast on every pcb event and on every close; CLOCK_MONOTONIC */
+
+    /* net lock */
+    ts_time manual_now;   /* manual mode: the latest `now` the caller drove with */
+    bool stopping;        /* runtime thread: leave the loop */
+    ts_time sleep_until;  /* runtime thread: when it wakes by itself at the latest */
+
+    /* fd-table mutex */
+    bool dead;             /* stop/detach has begun: no new sockets on this net */
+    unsigned live_sockets; /* socket objects that still point at this net */
+
+    /* runtime mode only; touched by the runtime thread and by start/stop */
+    pthread_t thread;
+    bool thread_running;
+    int wake_fd; /* eventfd: written to make the runtime recompute its timeout; -1 in manual mode */
+    uint8_t *rxbuf;
+};
+
+/* Timeouts: 0 waits forever, TS_TIMEO_NONE never waits (a negative SO_RCVTIMEO, as Linux). */
+#define TS_TIMEO_NONE ((ts_time)-1)
+
+struct ts_sock {
+    struct ts_net *net;         /* fixed for the object's life */
+    int type;                   /* SOCK_DGRAM (SOCK_STREAM once TCP exists) */
+    int protocol;               /* IPPROTO_UDP, IPPROTO_ICMP */
+    enum ts_pcb_type pcb_type;
+
+    /* net lock */
+    struct ts_pcb *pcb; /* NULL once closed */
+    bool closed;
+    bool nonblocking;
+    ts_time rcvtimeo;
+    ts_time sndtimeo;
+    int pmtudisc; /* the IP_MTU_DISCOVER value last set, for getsockopt */
+
+    /* fd-table mutex */
+    unsigned refs; /* the table's reference while a descriptor names it, plus one per call in flight */
+};
+
+/* ---- net.c ---- */
+
+/* Formats a message into errbuf if there is one. */
+void ts_set_message(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The time a socket call hands the core: the monotonic clock, or the manual driver's latest. Net lock held. */
+ts_time ts_net_now(const struct ts_net *net);
+/* After a core call that may have moved the stack's next deadline earlier: wake the runtime thread. Net lock held. */
+void ts_net_kick(struct ts_net *net);
+/*
+ * Waits on the net's condition variable until woken or until `deadline` (a
+ * ts_sock_clock() value; 0 = no deadline). Returns false once the deadline has
+ * passed. Net lock held.
+ */
+bool ts_net_wait(struct ts_net *net, ts_time deadline);
+/* CLOCK_MONOTONIC in microseconds, the clock every wait deadline is on. */
+ts_time ts_sock_clock(void);
+/* The absolute deadline for a relative socket timeout (0 when it never expires). */
+ts_time ts_sock_deadline(ts_time timeo);
+/* The pcb event callback: broadcasts the net's condition variable. */
+void ts_net_on_pcb_event(void *ctx, struct ts_pcb *pcb, uint32_t events);
+
+/* ---- runtime.c ---- */
+
+int ts_runtime_start(struct ts_net *net, char *errbuf, size_t errlen);
+void ts_runtime_stop(struct ts_net *net);
+
+/* ---- fdtable.c ---- */
+
+/* Publishes sock under the lowest free descriptor; takes over the caller's reference. -EMFILE if full. */
+int ts_fd_publish(struct ts_sock *sock);
+/* Takes a reference on the socket fd names, or NULL (EBADF). */
+struct ts_sock *ts_fd_acquire(int fd);
+/* Drops a reference; the last one frees the object. Any lock may be held. */
+void ts_fd_release(struct ts_sock *sock);
+/* Removes fd from the table and hands back the table's reference, or NULL if fd names nothing. */
+struct ts_sock *ts_fd_unpublish(int fd);
+/*
+ * A new socket object on net (NULL: the default net) with one reference,
+ * counted as live on the net. NULL with *err = -ENETDOWN if there is no such
+ * net or it is being stopped, -ENOMEM if memory runs out.
+ */
+struct ts_sock *ts_sock_new(struct ts_net *net, int *err);
+/* Marks net dead (no new sockets) and clears the default net if it is net. */
+void ts_fd_retire_net(struct ts_net *net);
+/* Removes the next descriptor naming a retired net at or after *cursor (start at 0); hands back the table's reference. */
+struct ts_sock *ts_fd_take_next(struct ts_net *net, size_t *cursor);
+/* Blocks until no socket object points at net any more. */
+void ts_fd_wait_net_idle(struct ts_net *net);
+void ts_fd_set_default(struct ts_net *net);
+struct ts_net *ts_fd_default(void);
+/* Sets default to net only if there is none yet. */
+void ts_fd_offer_default(struct ts_net *net);
+
+/* ---- socket.c ---- */
+
+/* References the socket fd names and locks its net; NULL (EBADF) if fd names nothing or it is closed. */
+struct ts_sock *ts_sock_enter(int fd);
+/* Unlocks and drops the reference ts_sock_enter took. */
+void ts_sock_leave(struct ts_sock *sock);
+
+/* Marks the socket closed, closes its pcb and wakes every waiter. Net lock held. */
+void ts_sock_shut(struct ts_sock *sock);
+/* Sets errno from a negative errno value and returns -1. */
+int ts_fail(int neg_errno);
+
+#endif

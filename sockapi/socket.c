@@ -1,0 +1,456 @@
+/*
+ * The socket calls: descriptors in, core pcb calls under the net's lock out.
+ *
+ * Every call follows one pattern:
+ *   ts_sock_enter(fd)   reference the object the descriptor names, lock its net,
+ *                       fail with EBADF if it is (or gets) closed
+ *   validate arguments  in the order Linux does, so errno matches
+ *   core call           retried after a wait on the net's condition variable
+ *                       while it says -EAGAIN and the call may block
+ *   ts_sock_leave()     unlock, drop the reference
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sockapi_internal.h"
+
+/* No IPv4 datagram carries more than this; checked here so the length always fits an ssize_t. */
+#define TS_MAX_DATAGRAM 65535
+
+int ts_fail(int neg_errno)
+{
+    errno = -neg_errno;
+    return -1;
+}
+
+/* ---- entering and leaving a call -------------------------------------------------- */
+
+struct ts_sock *ts_sock_enter(int fd)
+{
+    struct ts_sock *sock = ts_fd_acquire(fd);
+    if (sock == NULL)
+        return NULL;
+    pthread_mutex_lock(&sock->net->lock);
+    if (sock->closed) {
+        pthread_mutex_unlock(&sock->net->lock);
+        ts_fd_release(sock);
+        return NULL;
+    }
+    return sock;
+}
+
+void ts_sock_leave(struct ts_sock *sock)
+{
+    pthread_mutex_unlock(&sock->net->lock);
+    ts_fd_release(sock);
+}
+
+/* Leaves the call and returns its result, or -1 with errno for a negative errno value. */
+static ssize_t leave_with(struct ts_sock *sock, ssize_t result)
+{
+    ts_sock_leave(sock);
+    if (result < 0)
+        return ts_fail((int)result);
+    return result;
+}
+
+void ts_sock_shut(struct ts_sock *sock)
+{
+    if (sock->closed)
+        return;
+    sock->closed = true;
+    if (sock->pcb != NULL) {
+        ts_pcb_set_event_callback(sock->pcb, NULL, NULL);
+        ts_pcb_close(sock->pcb);
+        sock->pcb = NULL;
+    }
+    /* Threads blocked on this socket wake, see `closed` and fail with EBADF. */
+    pthread_cond_broadcast(&sock->net->cond);
+}
+
+/*
+ * After a core call said -EAGAIN: waits until something on the net changes.
+ * Returns 0 to retry, or the errno the call fails with: -EAGAIN if it may not
+ * block (non-blocking socket, MSG_DONTWAIT, manual mode, negative timeout) or
+ * the timeout expired, -EBADF if the socket was closed meanwhile.
+ */
+static int wait_for_change(struct ts_sock *sock, bool dontwait, ts_time timeo, ts_time deadline)
+{
+    struct ts_net *net = sock->net;
+    if (dontwait || sock->nonblocking || net->manual || timeo == TS_TIMEO_NONE)
+        return -EAGAIN;
+    if (!ts_net_wait(net, deadline))
+        return -EAGAIN;
+    if (sock->closed)
+        return -EBADF;
+    return 0;
+}
+
+/* ---- addresses --------------------------------------------------------------------------- */
+
+/*
+ * A user's sockaddr to host order. Linux's checks, in its order: a length
+ * beyond sockaddr_storage or below sockaddr_in is EINVAL, an unreadable
+ * address EFAULT, a family other than AF_INET EAFNOSUPPORT. bind() also
+ * accepts AF_UNSPEC with INADDR_ANY, as Linux does for old programs.
+ */
+static int addr_from_user(const struct sockaddr *sa, socklen_t len, bool unspec_any_ok, struct ts_sockaddr *out)
+{
+    if (len > sizeof(struct sockaddr_storage))
+        return -EINVAL;
+    if (sa == NULL)
+        return len == 0 ? -EINVAL : -EFAULT;
+    if (len < sizeof(struct sockaddr_in))
+        return -EINVAL;
+    struct sockaddr_in sin;
+    memcpy(&sin, sa, sizeof(sin));
+    bool unspec_any = unspec_any_ok && sin.sin_family == AF_UNSPEC && sin.sin_addr.s_addr == htonl(INADDR_ANY);
+    if (sin.sin_family != AF_INET && !unspec_any)
+        return -EAFNOSUPPORT;
+    out->addr = ntohl(sin.sin_addr.s_addr);
+    out->port = ntohs(sin.sin_port);
+    return 0;
+}
+
+/* Checks an output address buffer before anything irreversible happens (a datagram taken, say). */
+static int check_addr_out(const struct sockaddr *sa, const socklen_t *len)
+{
+    if (sa == NULL)
+        return 0;
+    if (len == NULL)
+        return -EFAULT;
+    if ((int)*len < 0)
+        return -EINVAL;
+    return 0;
+}
+
+/* Writes as much of a sockaddr_in as *len allows and sets *len to its full size, as POSIX says. */
+static void addr_to_user(const struct ts_sockaddr *in, struct sockaddr *sa, socklen_t *len)
+{
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(in->addr);
+    sin.sin_port = htons(in->port);
+    size_t n = *len < sizeof(sin) ? *len : sizeof(sin);
+    memcpy(sa, &sin, n);
+    *len = sizeof(sin);
+}
+
+/* ---- creation ------------------------------------------------------------------------------- */
+
+/*
+ * Which pcb a (domain, type, protocol) triple asks for, with Linux's errno
+ * for each refusal. TCP slots in at SOCK_STREAM with TS_PCB_TCP.
+ */
+static int pcb_type_for(int domain, int type, int protocol, enum ts_pcb_type *pcb_type, int *proto_out)
+{
+    if (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC | 0xf))
+        return -EINVAL;
+    if (domain != AF_INET)
+        return -EAFNOSUPPORT;
+    int base = type & 0xf;
+    if (base == 0 || base > SOCK_PACKET || protocol < 0)
+        return -EINVAL;
+    switch (base) {
+    case SOCK_DGRAM:
+        if (protocol == 0 || protocol == IPPROTO_UDP) {
+            *pcb_type = TS_PCB_UDP;
+            *proto_out = IPPROTO_UDP;
+            return 0;
+        }
+        if (protocol == IPPROTO_ICMP) {
+            *pcb_type = TS_PCB_ICMP_ECHO;
+            *proto_out = IPPROTO_ICMP;
+            return 0;
+        }
+        return -EPROTONOSUPPORT;
+    case SOCK_STREAM:
+        return -EPROTONOSUPPORT;
+    default:
+        /* A socket type Linux knows (SOCK_RAW, SOCK_SEQPACKET, ...) that AF_INET here does not offer. */
+        return -ESOCKTNOSUPPORT;
+    }
+}
+
+/* Opens the pcb and fills the socket's defaults. Net lock held. */
+static int open_pcb(struct ts_sock *sock, bool nonblocking)
+{
+    int err = 0;
+    struct ts_pcb *pcb = ts_pcb_open(sock->net->st, sock->pcb_type, &err);
+    if (pcb == NULL)
+        return err < 0 ? err : -ENOMEM;
+    ts_pcb_set_event_callback(pcb, ts_net_on_pcb_event, sock->net);
+    sock->pcb = pcb;
+    sock->nonblocking = nonblocking;
+    sock->rcvtimeo = 0;
+    sock->sndtimeo = 0;
+    int dontfrag = 0;
+    ts_pcb_getopt(pcb, TS_OPT_DONTFRAG, &dontfrag);
+    sock->pmtudisc = dontfrag ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT;
+    return 0;
+}
+
+/* SOCK_CLOEXEC is accepted and ignored: tapstack descriptors do not survive exec anyway. */
+static int open_socket(struct ts_net *net, int domain, int type, int protocol)
+{
+    enum ts_pcb_type pcb_type;
+    int proto = 0;
+    int rc = pcb_type_for(domain, type, protocol, &pcb_type, &proto);
+    if (rc < 0)
+        return ts_fail(rc);
+    struct ts_sock *sock = ts_sock_new(net, &rc);
+    if (sock == NULL)
+        return ts_fail(rc);
+    sock->type = type & 0xf;
+    sock->protocol = proto;
+    sock->pcb_type = pcb_type;
+
+    pthread_mutex_lock(&sock->net->lock);
+    rc = open_pcb(sock, (type & SOCK_NONBLOCK) != 0);
+    pthread_mutex_unlock(&sock->net->lock);
+    if (rc < 0) {
+        ts_fd_release(sock);
+        return ts_fail(rc);
+    }
+    int fd = ts_fd_publish(sock);
+    if (fd < 0) {
+        pthread_mutex_lock(&sock->net->lock);
+        ts_sock_shut(sock);
+        pthread_mutex_unlock(&sock->net->lock);
+        ts_fd_release(sock);
+        return ts_fail(fd);
+    }
+    return fd;
+}
+
+int ts_socket(int domain, int type, int protocol)
+{
+    return open_socket(NULL, domain, type, protocol);
+}
+
+int ts_socket_on(struct ts_net *net, int domain, int type, int protocol)
+{
+    if (net == NULL)
+        return ts_fail(-EINVAL);
+    return open_socket(net, domain, type, protocol);
+}
+
+int ts_close(int fd)
+{
+    struct ts_sock *sock = ts_fd_unpublish(fd);
+    if (sock == NULL)
+        return ts_fail(-EBADF);
+    struct ts_net *net = sock->net;
+    pthread_mutex_lock(&net->lock);
+    ts_sock_shut(sock);
+    ts_net_kick(net);
+    pthread_mutex_unlock(&net->lock);
+    ts_fd_release(sock);
+    return 0;
+}
+
+/* ---- addresses: bind, connect, names ---------------------------------------------------------- */
+
+int ts_bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct ts_sock *sock = ts_sock_enter(fd);
+    if (sock == NULL)
+        return ts_fail(-EBADF);
+    struct ts_sockaddr local;
+    int rc = addr_from_user(addr, addrlen, true, &local);
+    if (rc == 0)
+        rc = ts_pcb_bind(sock->pcb, &local);
+    return (int)leave_with(sock, rc);
+}
+
+/* connect() with AF_UNSPEC dissolves the association (POSIX); anything else must be AF_INET. */
+static int connect_target(const struct sockaddr *addr, socklen_t addrlen, struct ts_sockaddr *remote)
+{
+    if (addrlen > sizeof(struct sockaddr_storage))
+        return -EINVAL;
+    if (addr == NULL)
+        return addrlen == 0 ? -EINVAL : -EFAULT;
+    if (addrlen < sizeof(sa_family_t))
+        return -EINVAL;
+    sa_family_t family;
+    memcpy(&family, &addr->sa_family, sizeof(family));
+    if (family == AF_UNSPEC) {
+        *remote = (struct ts_sockaddr){.addr = 0, .port = 0};
+        return 0;
+    }
+    return addr_from_user(addr, addrlen, false, remote);
+}
+
+int ts_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct ts_sock *sock = ts_sock_enter(fd);
+    if (sock == NULL)
+        return ts_fail(-EBADF);
+    struct ts_sockaddr remote;
+    int rc = connect_target(addr, addrlen, &remote);
+    if (rc == 0) {
+        rc = ts_pcb_connect(sock->pcb, ts_net_now(sock->net), &remote);
+        ts_net_kick(sock->net);
+    }
+    return (int)leave_with(sock, rc);
+}
+
+static int get_name(int fd, struct sockaddr *addr, socklen_t *addrlen, bool peer)
+{
+    struct ts_sock *sock = ts_sock_enter(fd);
+    if (sock == NULL)
+        return ts_fail(-EBADF);
+    int rc = addrlen == NULL ? -EFAULT : check_addr_out(addr, addrlen);
+    if (rc == 0 && addr == NULL && *addrlen > 0)
+        rc = -EFAULT;
+    struct ts_sockaddr name = {0, 0};
+    if (rc == 0)
+        rc = peer ? ts_pcb_remote(sock->pcb, &name) : ts_pcb_local(sock->pcb, &name);
+    if (rc == 0) {
+        if (addr != NULL)
+            addr_to_user(&name, addr, addrlen);
+        else
+            *addrlen = sizeof(struct sockaddr_in);
+    }
+    return (int)leave_with(sock, rc);
+}
+
+int ts_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    return get_name(fd, addr, addrlen, false);
+}
+
+int ts_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    return get_name(fd, addr, addrlen, true);
+}
+
+/* ---- data ---------------------------------------------------------------------------------------- */
+
+#define TS_SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL)
+#define TS_RECV_FLAGS (MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC)
+
+static ssize_t send_checked(struct ts_sock *sock, const void *buf, size_t len, int flags,
+                            const struct ts_sockaddr *to)
+{
+    ts_time timeo = sock->sndtimeo;
+    ts_time deadline = ts_sock_deadline(timeo);
+    for (;;) {
+        ssize_t n = ts_pcb_sendto(sock->pcb, ts_net_now(sock->net), buf, len, to);
+        ts_net_kick(sock->net);
+        if (n != -EAGAIN)
+            return n;
+        int rc = wait_for_change(sock, (flags & MSG_DONTWAIT) != 0, timeo, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/*
+ * MSG_NOSIGNAL is accepted (tapstack raises no signals); other flags a
+ * datagram socket has no use for fail with EOPNOTSUPP rather than being ignored.
+ */
+ssize_t ts_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+    struct ts_sock *sock = ts_sock_enter(fd);
+    if (sock == NULL)
+        return ts_fail(-EBADF);
+    if (flags & ~TS_SEND_FLAGS)
+        return leave_with(sock, -EOPNOTSUPP);
+    if (buf == NULL && len > 0)
+        return leave_with(sock, -EFAULT);
+    struct ts_sockaddr dst;
+    if (to != NULL) {
+        int rc = addr_from_user(to, tolen, false, &dst);
+        if (rc < 0)
+            return leave_with(sock, rc);
+    }
+    if (len > TS_MAX_DATAGRAM)
+        return leave_with(sock, -EMSGSIZE);
+    return leave_with(sock, send_checked(sock, buf, len, flags, to != NULL ? &dst : NULL));
+}
+
+ssize_t ts_send(int fd, const void *buf, size_t len, int flags)
+{
+    return ts_sendto(fd, buf, len, flags, NULL, 0);
+}
+
+/*
+ * One receive: the size of the datagram is read first so MSG_TRUNC can report
+ * it whatever the core returns for a truncated copy.
+ */
+static ssize_t receive_once(struct ts_sock *sock, void *buf, size_t len, int flags, struct ts_sockaddr *from)
+{
+    ssize_t full = ts_pcb_next_size(sock->pcb);
+    bool truncated = false;
+    ssize_t n = ts_pcb_recvfrom(sock->pcb, buf, len, from, (flags & MSG_PEEK) != 0, &truncated);
+    if (n < 0 || !truncated)
+        return n;
+    if ((flags & MSG_TRUNC) && full >= 0)
+        return full;
+    return (ssize_t)len;
+}
+
+ssize_t ts_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+    struct ts_sock *sock = ts_sock_enter(fd);
+    if (sock == NULL)
+        return ts_fail(-EBADF);
+    if (flags & ~TS_RECV_FLAGS)
+        return leave_with(sock, -EOPNOTSUPP);
+    if (buf == NULL && len > 0)
+        return leave_with(sock, -EFAULT);
+    int rc = check_addr_out(from, fromlen);
+    if (rc < 0)
+        return leave_with(sock, rc);
+
+    ts_time timeo = sock->rcvtimeo;
+    ts_time deadline = ts_sock_deadline(timeo);
+    struct ts_sockaddr src = {0, 0};
+    ssize_t n;
+    for (;;) {
+        n = receive_once(sock, buf, len, flags, &src);
+        if (n != -EAGAIN)
+            break;
+        rc = wait_for_change(sock, (flags & MSG_DONTWAIT) != 0, timeo, deadline);
+        if (rc < 0) {
+            n = rc;
+            break;
+        }
+    }
+    if (n >= 0 && from != NULL)
+        addr_to_user(&src, from, fromlen);
+    return leave_with(sock, n);
+}
+
+ssize_t ts_recv(int fd, void *buf, size_t len, int flags)
+{
+    return ts_recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+/* ---- descriptor flags ------------------------------------------------------------------------------ */
+
+int ts_fcntl(int fd, int cmd, int arg)
+{
+    struct ts_sock *sock = ts_sock_enter(fd);
+    if (sock == NULL)
+        return ts_fail(-EBADF);
+    int rc;
+    switch (cmd) {
+    case F_GETFL:
+        rc = O_RDWR | (sock->nonblocking ? O_NONBLOCK : 0);
+        break;
+    case F_SETFL:
+        sock->nonblocking = (arg & O_NONBLOCK) != 0;
+        rc = 0;
+        break;
+    default:
+        rc = -EINVAL;
+        break;
+    }
+    return (int)leave_with(sock, rc);
+}
