@@ -62,7 +62,7 @@ static void icmp_deliver_echo_reply(struct ts_stack *st, ts_time now, const stru
             continue;
         if (pcb->connected && pcb->remote.addr != rx->hdr.src)
             continue;
-        if (!pcb_queue_datagram(pcb, rx->payload, rx->payload_len, rx->hdr.src, 0))
+        if (!pcb_queue_datagram(pcb, rx, rx->payload, rx->payload_len, 0))
             TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_rcvbuf_full, "ping socket %u is full", pcb->id);
         return;
     }

@@ -232,8 +232,9 @@ struct ts_pcb *pcb_find_by_id(struct ts_stack *st, uint32_t id);
 /* Records an asynchronous error on a pcb and tells its owner. */
 void pcb_report_error(struct ts_pcb *pcb, ts_time now, int err);
 void pcb_notify(struct ts_pcb *pcb);
-/* Queues a received datagram (copied into a new pbuf); false if the receive buffer is full. */
-bool pcb_queue_datagram(struct ts_pcb *pcb, const uint8_t *data, size_t len, ts_ipv4_addr from, uint16_t port);
+/* Queues a received datagram (copied into a new pbuf) from rx's source; false if the receive buffer is full. */
+bool pcb_queue_datagram(struct ts_pcb *pcb, const struct ipv4_rx *rx, const uint8_t *data, size_t len,
+                        uint16_t port);
 ssize_t icmp_echo_output(struct ts_pcb *pcb, ts_time now, const void *data, size_t len,
                          const struct ts_sockaddr *to);
 

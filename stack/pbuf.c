@@ -32,6 +32,8 @@ struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len)
     pb->len = len;
     pb->peer_addr = 0;
     pb->peer_port = 0;
+    pb->ttl = 0;
+    pb->tos = 0;
     pb->offset = 0;
     pb->owner_id = 0;
     st->pbufs_in_use++;

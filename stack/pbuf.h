@@ -29,6 +29,8 @@ struct ts_pbuf {
     /* Metadata for the queue that holds it. */
     ts_ipv4_addr peer_addr; /* a received datagram's source, or a queued packet's next hop */
     uint16_t peer_port;
+    uint8_t ttl;           /* a received datagram's IP TTL and TOS */
+    uint8_t tos;
     uint32_t offset;       /* position in a larger whole: a fragment's byte offset in its datagram */
     uint32_t owner_id;     /* pcb that sent it (0: the stack itself), told if ARP gives up */
     uint8_t storage[];

@@ -126,7 +126,8 @@ int ts_pcb_take_error(struct ts_pcb *pcb)
     return err;
 }
 
-bool pcb_queue_datagram(struct ts_pcb *pcb, const uint8_t *data, size_t len, ts_ipv4_addr from, uint16_t port)
+bool pcb_queue_datagram(struct ts_pcb *pcb, const struct ipv4_rx *rx, const uint8_t *data, size_t len,
+                        uint16_t port)
 {
     struct ts_stack *st = pcb->st;
     size_t charge = len + DGRAM_OVERHEAD;
@@ -137,8 +138,10 @@ bool pcb_queue_datagram(struct ts_pcb *pcb, const uint8_t *data, size_t len, ts_
         return false;
     if (len > 0)
         memcpy(pb->data, data, len);
-    pb->peer_addr = from;
+    pb->peer_addr = rx->hdr.src;
     pb->peer_port = port;
+    pb->ttl = rx->hdr.ttl;
+    pb->tos = rx->hdr.tos;
     pbuf_queue_push(&pcb->rxq, pb);
     pcb->rxq_charge += charge;
     pcb_notify(pcb);
@@ -339,6 +342,19 @@ int ts_pcb_getopt(const struct ts_pcb *pcb, enum ts_pcb_option opt, int *value)
     case TS_OPT_SNDBUF: *value = (int)pcb->sndbuf; return 0;
     }
     return -ENOPROTOOPT;
+}
+
+int ts_pcb_peek_info(const struct ts_pcb *pcb, struct ts_dgram_info *info)
+{
+    const struct ts_pbuf *pb = pcb->rxq.head;
+    if (pb == NULL)
+        return -EAGAIN;
+    info->from.addr = pb->peer_addr;
+    info->from.port = pb->peer_port;
+    info->len = pb->len;
+    info->ttl = pb->ttl;
+    info->tos = pb->tos;
+    return 0;
 }
 
 ssize_t ts_pcb_next_size(const struct ts_pcb *pcb)

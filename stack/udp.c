@@ -25,7 +25,7 @@ static int udp_match_score(const struct ts_pcb *pcb, const struct ipv4_rx *rx, c
 static void udp_queue(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, const struct ipv4_rx *rx,
                       const struct udp_hdr *u, const uint8_t *data, size_t len)
 {
-    if (!pcb_queue_datagram(pcb, data, len, rx->hdr.src, u->src_port))
+    if (!pcb_queue_datagram(pcb, rx, data, len, u->src_port))
         TS_DROP(st, now, TS_TRACE_UDP, udp, drop_rcvbuf_full, "socket %u: %zu bytes queued, receive buffer %zu",
                 pcb->id, pcb->rxq_charge, pcb->rcvbuf);
 }

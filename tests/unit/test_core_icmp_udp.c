@@ -310,3 +310,20 @@ Test(core_udp, off_link_destination_without_gateway_is_unreachable)
     cr_assert_eq(ts_pcb_sendto(pcb, 1, "x", 1, &to), -ENETUNREACH);
     ts_pcb_close(pcb);
 }
+
+Test(core_udp, peek_info_reports_the_next_datagram_ttl_and_source)
+{
+    struct ts_pcb *pcb = open_pcb(TS_PCB_UDP, 7);
+    struct ts_dgram_info info;
+    cr_assert_eq(ts_pcb_peek_info(pcb, &info), -EAGAIN);
+    size_t n = fx_build_udp(frame, FX_PEER_IP, 5555, FX_STACK_IP, 7, "abc", 3);
+    frame[14 + 8] = 17; /* TTL */
+    fx_fix_ipv4_checksum(frame);
+    fx_input(&f, 1, frame, n);
+    cr_assert_eq(ts_pcb_peek_info(pcb, &info), 0);
+    cr_assert_eq(info.ttl, 17);
+    cr_assert_eq(info.len, 3);
+    cr_assert_eq(info.from.addr, FX_PEER_IP);
+    cr_assert_eq(info.from.port, 5555);
+    ts_pcb_close(pcb);
+}

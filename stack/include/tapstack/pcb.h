@@ -111,6 +111,16 @@ int ts_pcb_getopt(const struct ts_pcb *pcb, enum ts_pcb_option opt, int *value);
 /* Bytes of the next datagram, or -EAGAIN (FIONREAD-like). */
 ssize_t ts_pcb_next_size(const struct ts_pcb *pcb);
 
+/* What the IP header said about the next queued datagram (for IP_RECVTTL / IP_RECVTOS and ping's ttl=). */
+struct ts_dgram_info {
+    struct ts_sockaddr from;
+    size_t len;
+    uint8_t ttl;
+    uint8_t tos;
+};
+/* Fills info for the datagram the next ts_pcb_recvfrom returns; -EAGAIN if none is queued. */
+int ts_pcb_peek_info(const struct ts_pcb *pcb, struct ts_dgram_info *info);
+
 #ifdef __cplusplus
 }
 #endif
