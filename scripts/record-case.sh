@@ -113,7 +113,7 @@ in_ns ip addr add "$PEER_ADDR" dev "$TAP"
 in_ns ip link set "$TAP" up
 
 PCAP=$WORK/$NAME.pcap
-in_ns timeout --signal=INT "$((TIMEOUT + 5))" "$APP_BIN" --dev "$TAP" --addr "$STACK_ADDR" --mac "$STACK_MAC" \
+ip netns exec "$NS" "$APP_BIN" --dev "$TAP" --addr "$STACK_ADDR" --mac "$STACK_MAC" \
     --seed "$SEED" --pcap "$PCAP" --trace=all "${APP_ARGS[@]}" >"$WORK/app.out" 2>"$WORK/app.trace" &
 APP_PID=$!
 
@@ -133,11 +133,17 @@ kill -0 "$APP_PID" 2>/dev/null || [[ ${#KERNEL_CMD[@]} -eq 0 ]] || {
 KERNEL_STATUS=0
 if [[ ${#KERNEL_CMD[@]} -gt 0 ]]; then
     sleep 0.2 # let the stack's gratuitous ARP go out first, so every recording starts alike
-    echo "record-case: kernel side runs: ${KERNEL_CMD[*]}"
+    echo "record-case: kernel side runs: $(printf '%q ' "${KERNEL_CMD[@]}")"
     in_ns timeout "$TIMEOUT" "${KERNEL_CMD[@]}" || KERNEL_STATUS=$?
     sleep 0.2 # the last answers
     kill -INT "$APP_PID" 2>/dev/null || true
 fi
+# Bounded: an app that does not finish within the timeout is asked to stop.
+for _ in $(seq 1 $((TIMEOUT * 10))); do
+    kill -0 "$APP_PID" 2>/dev/null || break
+    sleep 0.1
+done
+kill -INT "$APP_PID" 2>/dev/null || true
 APP_STATUS=0
 wait "$APP_PID" || APP_STATUS=$?
 APP_PID=
@@ -155,7 +161,8 @@ CASE=$OUT/$NAME.case
     echo "# Recorded live by scripts/record-case.sh on $(date -u +%Y-%m-%d) against Linux $(uname -r):"
     echo "#   app:         $APP ${APP_ARGS[*]} (stack $STACK_ADDR, $STACK_MAC, seed $SEED)"
     if [[ ${#KERNEL_CMD[@]} -gt 0 ]]; then
-        echo "#   kernel side: ${KERNEL_CMD[*]} (from ${PEER_ADDR%/*})"
+        # %q keeps a multi-line command (python3 -c $'...') on one comment line.
+        echo "#   kernel side: $(printf '%q ' "${KERNEL_CMD[@]}")(from ${PEER_ADDR%/*})"
     fi
     echo "stack addr $STACK_ADDR mac $STACK_MAC seed $SEED"
     echo "origin recorded"
@@ -171,9 +178,10 @@ if [[ $APP == ts-echo ]]; then
         esac
     done
     echo "app udp-echo $PORT" >>"$CASE"
-else
-    "$REPLAY_BIN" --suggest-pings "$CASE" >>"$CASE"
 fi
+# When the runtime first polled, and (ts-ping) when each request was sent, from the capture.
+"$REPLAY_BIN" --suggest-actions "$CASE" >"$WORK/actions"
+cat "$WORK/actions" >>"$CASE"
 
 echo "record-case: wrote $OUT/$NAME.pcap ($(stat -c %s "$OUT/$NAME.pcap") bytes) and $CASE:"
 sed 's/^/  | /' "$CASE"

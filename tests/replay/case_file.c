@@ -1,0 +1,666 @@
+/*
+ * The case file: one directive per line, '#' starts a comment, strings in
+ * double quotes with C escapes. captures/README.md is the reference; in short:
+ *
+ *   stack addr 10.0.0.2/24 mac 02:00:00:00:00:02 seed 7 [gw A] [mtu N] [ttl N]
+ *         [no-gratuitous-arp] [reasm-timeout DUR]
+ *   origin synthetic | recorded
+ *   capture FILE.pcap            tolerance DUR          duration DUR
+ *   start EPOCH-SECONDS          (a capture timestamp; default: the first frame's)
+ *   first-poll T                 (the stack's first ts_stack_poll; default 0)
+ *   app udp-echo PORT
+ *   at T ping ADDR [seq N] [size N] [stamp EPOCH-SECONDS]
+ *   at T udp-send ADDR:PORT [from PORT] ("text" | hex HEX | size N)
+ *   expect-counter LAYER.NAME VALUE
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "replay_internal.h"
+
+#define MAX_TOKENS 32
+#define DEFAULT_TOLERANCE TS_MSEC(20)
+#define DEFAULT_PING_SIZE 56
+#define MAX_PAYLOAD 65507 /* the largest UDP payload over IPv4 */
+
+struct token {
+    char *text; /* NUL-terminated; for a quoted token, the decoded bytes */
+    size_t len;
+    bool quoted;
+};
+
+struct line_ctx {
+    struct replay_case *c;
+    unsigned line;
+    char *err;
+    size_t errlen;
+    struct token tok[MAX_TOKENS];
+    unsigned n;
+    unsigned pings; /* ping actions so far, for the default sequence number */
+};
+
+static int fail(struct line_ctx *lc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct line_ctx *lc, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(lc->err, lc->errlen, "line %u: %s", lc->line, msg);
+    return -1;
+}
+
+/* ---- time --------------------------------------------------------------------------- */
+
+int replay_parse_duration(const char *text, ts_time *out)
+{
+    const char *p = text;
+    bool neg = false;
+    if (*p == '-' || *p == '+')
+        neg = *p++ == '-';
+    if (*p < '0' || *p > '9')
+        return -1;
+    int64_t whole = 0, frac = 0, frac_scale = 1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > INT64_MAX / 100000000)
+            return -1;
+        whole = whole * 10 + (*p - '0');
+    }
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            if (frac_scale < 1000000) { /* finer than a microsecond is dropped */
+                frac = frac * 10 + (*p - '0');
+                frac_scale *= 10;
+            }
+        }
+    }
+    int64_t unit = 1000000;
+    if (strcmp(p, "us") == 0)
+        unit = 1;
+    else if (strcmp(p, "ms") == 0)
+        unit = 1000;
+    else if (strcmp(p, "s") != 0 && *p != '\0')
+        return -1;
+    ts_time v = whole * unit + frac * unit / frac_scale;
+    *out = neg ? -v : v;
+    return 0;
+}
+
+void replay_format_time(ts_time t, char *buf, size_t cap)
+{
+    const char *sign = t < 0 ? "-" : "+";
+    uint64_t a = t < 0 ? (uint64_t)-t : (uint64_t)t;
+    snprintf(buf, cap, "%s%" PRIu64 ".%06" PRIu64 "s", sign, a / 1000000, a % 1000000);
+}
+
+/* ---- tokens ------------------------------------------------------------------------- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes a quoted string in place, starting after the opening quote; returns the char after the closing one. */
+static char *decode_quoted(struct line_ctx *lc, char *p, struct token *t)
+{
+    char *w = p;
+    t->text = p;
+    t->quoted = true;
+    while (*p && *p != '"') {
+        if (*p != '\\') {
+            *w++ = *p++;
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case 'n': *w++ = '\n'; p++; break;
+        case 'r': *w++ = '\r'; p++; break;
+        case 't': *w++ = '\t'; p++; break;
+        case '0': *w++ = '\0'; p++; break;
+        case '\\': *w++ = '\\'; p++; break;
+        case '"': *w++ = '"'; p++; break;
+        case 'x':
+            if (hexval(p[1]) < 0 || hexval(p[2]) < 0) {
+                fail(lc, "\\x needs two hex digits");
+                return NULL;
+            }
+            *w++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+            p += 3;
+            break;
+        default:
+            fail(lc, "unknown escape \\%c in a string", *p ? *p : ' ');
+            return NULL;
+        }
+    }
+    if (*p != '"') {
+        fail(lc, "string without a closing quote");
+        return NULL;
+    }
+    t->len = (size_t)(w - t->text);
+    *w = '\0';
+    return p + 1;
+}
+
+/* Splits a line (modified in place) into tokens; a '#' outside quotes ends it. */
+static int tokenize(struct line_ctx *lc, char *p)
+{
+    lc->n = 0;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r')
+            p++;
+        if (*p == '\0' || *p == '#')
+            return 0;
+        if (lc->n == MAX_TOKENS)
+            return fail(lc, "more than %d words", MAX_TOKENS);
+        struct token *t = &lc->tok[lc->n++];
+        memset(t, 0, sizeof(*t));
+        if (*p == '"') {
+            p = decode_quoted(lc, p + 1, t);
+            if (!p)
+                return -1;
+            if (*p && *p != ' ' && *p != '\t' && *p != '\r')
+                return fail(lc, "a string must be followed by a space");
+            if (*p)
+                p++;
+            continue;
+        }
+        t->text = p;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '#')
+            p++;
+        t->len = (size_t)(p - t->text);
+        if (*p == '#') {
+            *p = '\0';
+            return 0;
+        }
+        if (*p)
+            *p++ = '\0';
+    }
+}
+
+/* ---- values -------------------------------------------------------------------------- */
+
+static int parse_uint(struct line_ctx *lc, const char *s, uint64_t max, const char *what, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return fail(lc, "%s: '%s' is not a number", what, s);
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end || v > max)
+        return fail(lc, "%s: '%s' is not a number from 0 to %" PRIu64, what, s, max);
+    *out = v;
+    return 0;
+}
+
+static int parse_addr(struct line_ctx *lc, const char *s, ts_ipv4_addr *out)
+{
+    struct in_addr a;
+    if (inet_pton(AF_INET, s, &a) != 1)
+        return fail(lc, "'%s' is not an IPv4 address", s);
+    *out = ntohl(a.s_addr);
+    return 0;
+}
+
+static int parse_mac(struct line_ctx *lc, const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    char extra;
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &extra) != 6)
+        return fail(lc, "'%s' is not a MAC address like 02:00:00:00:00:02", s);
+    for (int i = 0; i < 6; i++) {
+        if (v[i] > 255)
+            return fail(lc, "'%s' is not a MAC address", s);
+        mac[i] = (uint8_t)v[i];
+    }
+    return 0;
+}
+
+static int parse_dur(struct line_ctx *lc, const char *s, const char *what, ts_time *out)
+{
+    if (replay_parse_duration(s, out) != 0)
+        return fail(lc, "%s: '%s' is not a time like 0.250, 250ms or 20us", what, s);
+    return 0;
+}
+
+static const char *want(struct line_ctx *lc, unsigned i, const char *what)
+{
+    if (i >= lc->n) {
+        fail(lc, "'%s' needs %s", lc->tok[0].text, what);
+        return NULL;
+    }
+    return lc->tok[i].text;
+}
+
+/* ---- directives ------------------------------------------------------------------------ */
+
+static int parse_stack_addr(struct line_ctx *lc, const char *s)
+{
+    char buf[40];
+    snprintf(buf, sizeof(buf), "%s", s);
+    char *slash = strchr(buf, '/');
+    if (!slash)
+        return fail(lc, "stack address '%s' needs a prefix length, e.g. 10.0.0.2/24", s);
+    *slash = '\0';
+    uint64_t prefix;
+    if (parse_addr(lc, buf, &lc->c->cfg.addr) || parse_uint(lc, slash + 1, 32, "prefix length", &prefix))
+        return -1;
+    lc->c->cfg.prefix_len = (uint8_t)prefix;
+    return 0;
+}
+
+static int stack_option(struct line_ctx *lc, unsigned *i, bool *have_mac, bool *have_seed)
+{
+    struct replay_case *c = lc->c;
+    const char *key = lc->tok[*i].text;
+    uint64_t v;
+    if (strcmp(key, "no-gratuitous-arp") == 0) {
+        c->cfg.gratuitous_arp = false;
+        return 0;
+    }
+    const char *val = want(lc, ++*i, "a value after each option");
+    if (!val)
+        return -1;
+    if (strcmp(key, "addr") == 0)
+        return parse_stack_addr(lc, val);
+    if (strcmp(key, "mac") == 0) {
+        *have_mac = true;
+        return parse_mac(lc, val, c->cfg.mac);
+    }
+    if (strcmp(key, "seed") == 0) {
+        *have_seed = true;
+        return parse_uint(lc, val, UINT64_MAX, "seed", &c->cfg.seed);
+    }
+    if (strcmp(key, "gw") == 0)
+        return parse_addr(lc, val, &c->cfg.gateway);
+    if (strcmp(key, "mtu") == 0) {
+        if (parse_uint(lc, val, 65535, "mtu", &v))
+            return -1;
+        c->mtu = (size_t)v;
+        return 0;
+    }
+    if (strcmp(key, "ttl") == 0) {
+        if (parse_uint(lc, val, 255, "ttl", &v))
+            return -1;
+        c->cfg.default_ttl = (uint8_t)v;
+        return 0;
+    }
+    if (strcmp(key, "reasm-timeout") == 0)
+        return parse_dur(lc, val, "reasm-timeout", &c->cfg.timing.reasm_timeout);
+    return fail(lc, "unknown stack option '%s' (addr, mac, seed, gw, mtu, ttl, no-gratuitous-arp, reasm-timeout)",
+                key);
+}
+
+static int d_stack(struct line_ctx *lc)
+{
+    bool have_mac = false, have_seed = false;
+    unsigned i = 1;
+    if (i < lc->n && strchr(lc->tok[i].text, '/')) { /* "stack 10.0.0.2/24 ..." as in DESIGN.md */
+        if (parse_stack_addr(lc, lc->tok[i].text))
+            return -1;
+        i++;
+    }
+    for (; i < lc->n; i++)
+        if (stack_option(lc, &i, &have_mac, &have_seed))
+            return -1;
+    if (lc->c->cfg.addr == 0)
+        return fail(lc, "stack needs an address: stack addr 10.0.0.2/24 ...");
+    if (!have_mac)
+        return fail(lc, "stack needs a MAC: ... mac 02:00:00:00:00:02");
+    if (!have_seed)
+        return fail(lc, "stack needs a seed (a replay must be repeatable): ... seed 7");
+    return 0;
+}
+
+static int d_origin(struct line_ctx *lc)
+{
+    const char *v = want(lc, 1, "synthetic or recorded");
+    if (!v)
+        return -1;
+    if (strcmp(v, "synthetic") != 0 && strcmp(v, "recorded") != 0)
+        return fail(lc, "origin is 'synthetic' (made by a generator, may be blessed) or 'recorded' (a live run)");
+    lc->c->synthetic = strcmp(v, "synthetic") == 0;
+    return 0;
+}
+
+static int d_capture(struct line_ctx *lc)
+{
+    const char *v = want(lc, 1, "a file name");
+    if (!v)
+        return -1;
+    free(lc->c->capture_path);
+    if (v[0] == '/') {
+        lc->c->capture_path = strdup(v);
+    } else {
+        const char *slash = strrchr(lc->c->path, '/');
+        int dirlen = slash ? (int)(slash - lc->c->path + 1) : 0;
+        size_t n = (size_t)dirlen + strlen(v) + 1;
+        lc->c->capture_path = malloc(n);
+        if (lc->c->capture_path)
+            snprintf(lc->c->capture_path, n, "%.*s%s", dirlen, lc->c->path, v);
+    }
+    return lc->c->capture_path ? 0 : fail(lc, "out of memory");
+}
+
+static int d_app(struct line_ctx *lc)
+{
+    const char *kind = want(lc, 1, "an application, e.g. app udp-echo 7");
+    const char *port = want(lc, 2, "a port");
+    uint64_t v;
+    if (!kind || !port)
+        return -1;
+    if (strcmp(kind, "udp-echo") != 0)
+        return fail(lc, "unknown app '%s' (known: udp-echo)", kind);
+    if (parse_uint(lc, port, 65535, "port", &v))
+        return -1;
+    if (v == 0)
+        return fail(lc, "udp-echo needs a port other than 0");
+    if (lc->c->n_echo == REPLAY_MAX_APPS)
+        return fail(lc, "at most %d apps per case", REPLAY_MAX_APPS);
+    lc->c->echo_ports[lc->c->n_echo++] = (uint16_t)v;
+    return 0;
+}
+
+static int d_expect_counter(struct line_ctx *lc)
+{
+    const char *name = want(lc, 1, "a counter name and a value");
+    const char *val = want(lc, 2, "a value");
+    if (!name || !val)
+        return -1;
+    if (!strchr(name, '.') || strlen(name) >= sizeof(lc->c->counters[0].name))
+        return fail(lc, "counter names look like layer.name, e.g. ip.drop_bad_checksum");
+    struct replay_case *c = lc->c;
+    struct replay_counter_expect *nc = realloc(c->counters, (c->n_counters + 1) * sizeof(*nc));
+    if (!nc)
+        return fail(lc, "out of memory");
+    c->counters = nc;
+    struct replay_counter_expect *e = &c->counters[c->n_counters];
+    memset(e, 0, sizeof(*e));
+    if (parse_uint(lc, val, UINT64_MAX, "counter value", &e->value))
+        return -1;
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    e->line = lc->line;
+    c->n_counters++;
+    return 0;
+}
+
+/* ---- actions ------------------------------------------------------------------------------ */
+
+static int set_payload(struct line_ctx *lc, struct replay_action *a, const uint8_t *bytes, size_t len)
+{
+    if (len > MAX_PAYLOAD)
+        return fail(lc, "payload of %zu bytes is larger than a UDP datagram can be", len);
+    a->payload = malloc(len ? len : 1);
+    if (!a->payload)
+        return fail(lc, "out of memory");
+    if (bytes)
+        memcpy(a->payload, bytes, len);
+    a->payload_len = len;
+    return 0;
+}
+
+/*
+ * The echo data ts-ping sends: byte i of the data is (i & 0xff), so a reply's
+ * data can be checked without keeping the request (apps/ping/ts_ping.c); the
+ * optional stamp then overwrites the first bytes. udp-send "size N" uses it too.
+ */
+static int ping_payload(struct line_ctx *lc, struct replay_action *a, size_t size)
+{
+    if (set_payload(lc, a, NULL, size))
+        return -1;
+    for (size_t i = 0; i < size; i++)
+        a->payload[i] = (uint8_t)i;
+    return 0;
+}
+
+/*
+ * ts-ping, like iputils ping, opens the data with the wall-clock send time (a
+ * struct timeval, as the host lays it out) when the data has room for one. A
+ * recorded case gives that time so the replayed request carries the same bytes.
+ */
+static int put_stamp(struct line_ctx *lc, struct replay_action *a, const char *text)
+{
+    ts_time us;
+    if (replay_parse_duration(text, &us) != 0 || us < 0)
+        return fail(lc, "stamp '%s' is not a time in seconds since the epoch, like 1700000000.123456", text);
+    if (a->payload_len < sizeof(struct timeval))
+        return fail(lc, "stamp needs a size of at least %zu bytes (ts-ping stamps only then)",
+                    sizeof(struct timeval));
+    struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
+    memcpy(a->payload, &tv, sizeof(tv));
+    return 0;
+}
+
+static int act_ping(struct line_ctx *lc, struct replay_action *a)
+{
+    const char *dst = want(lc, 3, "a destination address");
+    uint64_t seq = ++lc->pings, size = DEFAULT_PING_SIZE;
+    const char *stamp = NULL;
+    if (!dst || parse_addr(lc, dst, &a->dst))
+        return -1;
+    for (unsigned i = 4; i < lc->n; i += 2) {
+        const char *v = want(lc, i + 1, "a value after seq/size/stamp");
+        if (!v)
+            return -1;
+        if (strcmp(lc->tok[i].text, "stamp") == 0) {
+            stamp = v;
+        } else if (strcmp(lc->tok[i].text, "seq") == 0) {
+            if (parse_uint(lc, v, 65535, "seq", &seq))
+                return -1;
+        } else if (strcmp(lc->tok[i].text, "size") == 0) {
+            if (parse_uint(lc, v, MAX_PAYLOAD - 8, "size", &size))
+                return -1;
+        } else {
+            return fail(lc, "unknown ping option '%s' (seq, size, stamp)", lc->tok[i].text);
+        }
+    }
+    a->kind = REPLAY_ACT_PING;
+    a->seq = (uint16_t)seq;
+    if (ping_payload(lc, a, (size_t)size))
+        return -1;
+    return stamp ? put_stamp(lc, a, stamp) : 0;
+}
+
+static int parse_hex_payload(struct line_ctx *lc, struct replay_action *a, const char *hex)
+{
+    size_t n = strlen(hex);
+    if (n % 2)
+        return fail(lc, "hex payload needs an even number of digits");
+    if (set_payload(lc, a, NULL, n / 2))
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return fail(lc, "'%s' is not hex", hex);
+        a->payload[i] = (uint8_t)(hi * 16 + lo);
+    }
+    return 0;
+}
+
+static int udp_payload(struct line_ctx *lc, struct replay_action *a, unsigned i)
+{
+    if (i >= lc->n)
+        return fail(lc, "udp-send needs a payload: \"text\", hex HEX or size N");
+    if (lc->tok[i].quoted)
+        return i + 1 == lc->n ? set_payload(lc, a, (const uint8_t *)lc->tok[i].text, lc->tok[i].len)
+                              : fail(lc, "nothing may follow the payload");
+    const char *v = want(lc, i + 1, "a value after hex/size");
+    if (!v)
+        return -1;
+    if (i + 2 != lc->n)
+        return fail(lc, "nothing may follow the payload");
+    if (strcmp(lc->tok[i].text, "hex") == 0)
+        return parse_hex_payload(lc, a, v);
+    if (strcmp(lc->tok[i].text, "size") == 0) {
+        uint64_t size;
+        if (parse_uint(lc, v, MAX_PAYLOAD, "size", &size))
+            return -1;
+        return ping_payload(lc, a, (size_t)size);
+    }
+    return fail(lc, "udp-send payload is \"text\", hex HEX or size N, not '%s'", lc->tok[i].text);
+}
+
+static int act_udp_send(struct line_ctx *lc, struct replay_action *a)
+{
+    const char *dst = want(lc, 3, "ADDR:PORT");
+    if (!dst)
+        return -1;
+    char buf[40];
+    snprintf(buf, sizeof(buf), "%s", dst);
+    char *colon = strchr(buf, ':');
+    uint64_t v;
+    if (!colon)
+        return fail(lc, "udp-send destination '%s' needs a port: 10.0.0.1:9000", dst);
+    *colon = '\0';
+    if (parse_addr(lc, buf, &a->dst) || parse_uint(lc, colon + 1, 65535, "port", &v))
+        return -1;
+    a->dport = (uint16_t)v;
+    a->kind = REPLAY_ACT_UDP_SEND;
+    unsigned i = 4;
+    if (i < lc->n && !lc->tok[i].quoted && strcmp(lc->tok[i].text, "from") == 0) {
+        const char *p = want(lc, i + 1, "a local port after 'from'");
+        if (!p || parse_uint(lc, p, 65535, "local port", &v))
+            return -1;
+        a->sport = (uint16_t)v;
+        i += 2;
+    }
+    return udp_payload(lc, a, i);
+}
+
+static int d_at(struct line_ctx *lc)
+{
+    const char *when = want(lc, 1, "a time and an action: at 0.250 ping 10.0.0.1");
+    const char *what = want(lc, 2, "an action (ping, udp-send)");
+    if (!when || !what)
+        return -1;
+    struct replay_case *c = lc->c;
+    struct replay_action *na = realloc(c->actions, (c->n_actions + 1) * sizeof(*na));
+    if (!na)
+        return fail(lc, "out of memory");
+    c->actions = na;
+    struct replay_action *a = &c->actions[c->n_actions++];
+    memset(a, 0, sizeof(*a));
+    a->line = lc->line;
+    if (parse_dur(lc, when, "action time", &a->t))
+        return -1;
+    if (a->t < 0)
+        return fail(lc, "actions happen at or after the start (time >= 0)");
+    if (strcmp(what, "ping") == 0)
+        return act_ping(lc, a);
+    if (strcmp(what, "udp-send") == 0)
+        return act_udp_send(lc, a);
+    return fail(lc, "unknown action '%s' (ping, udp-send)", what);
+}
+
+static int d_time(struct line_ctx *lc, ts_time *out)
+{
+    const char *v = want(lc, 1, "a time");
+    if (!v || parse_dur(lc, v, lc->tok[0].text, out))
+        return -1;
+    if (*out < 0)
+        return fail(lc, "%s cannot be negative", lc->tok[0].text);
+    return 0;
+}
+
+static int directive(struct line_ctx *lc)
+{
+    const char *d = lc->tok[0].text;
+    struct replay_case *c = lc->c;
+    if (strcmp(d, "stack") == 0)
+        return d_stack(lc);
+    if (strcmp(d, "origin") == 0)
+        return d_origin(lc);
+    if (strcmp(d, "capture") == 0)
+        return d_capture(lc);
+    if (strcmp(d, "tolerance") == 0)
+        return d_time(lc, &c->tolerance);
+    if (strcmp(d, "duration") == 0)
+        return d_time(lc, &c->duration);
+    if (strcmp(d, "first-poll") == 0)
+        return d_time(lc, &c->first_poll);
+    if (strcmp(d, "start") == 0) {
+        c->start_given = true;
+        return d_time(lc, &c->start_abs);
+    }
+    if (strcmp(d, "app") == 0)
+        return d_app(lc);
+    if (strcmp(d, "at") == 0)
+        return d_at(lc);
+    if (strcmp(d, "expect-counter") == 0)
+        return d_expect_counter(lc);
+    return fail(lc, "unknown directive '%s' (stack, origin, capture, tolerance, duration, start, first-poll, app, "
+                    "at, expect-counter)", d);
+}
+
+/* ---- the whole file ---------------------------------------------------------------------------- */
+
+/* The comment lines before the first directive describe the case. */
+static void add_description(struct replay_buf *desc, const char *line)
+{
+    while (*line == ' ' || *line == '\t')
+        line++;
+    if (*line != '#')
+        return;
+    line++;
+    if (*line == ' ')
+        line++;
+    replay_buf_printf(desc, "%s%.*s", desc->len ? "\n" : "", (int)strcspn(line, "\r"), line);
+}
+
+static int compare_actions(const void *a, const void *b)
+{
+    const struct replay_action *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->line < y->line ? -1 : (x->line > y->line);
+}
+
+int replay_case_parse(struct replay_case *c, const char *text, char *err, size_t errlen)
+{
+    struct line_ctx lc = {.c = c, .err = err, .errlen = errlen};
+    struct replay_buf desc = {0};
+    bool in_header = true, have_stack = false;
+    ts_stack_config_init(&c->cfg);
+    c->mtu = 1500;
+    c->tolerance = DEFAULT_TOLERANCE;
+    int rc = 0;
+    const char *p = text;
+    while (*p && rc == 0) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char *line = strndup(p, n);
+        if (!line) {
+            rc = fail(&lc, "out of memory");
+            break;
+        }
+        lc.line++;
+        if (in_header)
+            add_description(&desc, line);
+        rc = tokenize(&lc, line);
+        if (rc == 0 && lc.n > 0) {
+            in_header = false;
+            have_stack |= strcmp(lc.tok[0].text, "stack") == 0;
+            rc = directive(&lc);
+        }
+        free(line);
+        p = nl ? nl + 1 : p + n;
+    }
+    c->description = replay_buf_take(&desc);
+    if (rc == 0 && !have_stack)
+        rc = (snprintf(err, errlen, "no 'stack addr A/P mac M seed S' line"), -1);
+    if (rc == 0 && c->n_actions > 1)
+        qsort(c->actions, c->n_actions, sizeof(*c->actions), compare_actions);
+    return rc;
+}
