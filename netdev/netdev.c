@@ -58,14 +58,10 @@ void ts_netdev_destroy(struct ts_netdev *dev)
         dev->ops->destroy(dev);
 }
 
-/*
- * The core's link has no way to report a failed send, and it should not need
- * one: Ethernet is best effort, so a frame the device refuses (a full TAP
- * queue) is simply a lost frame that the protocols above recover from.
- */
-static void link_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
+/* A frame the device refuses (a full TAP queue) is reported; the core counts it as eth.drop_tx_link. */
+static int link_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
 {
-    (void)ts_netdev_transmit(ctx, now, frame, len);
+    return ts_netdev_transmit(ctx, now, frame, len);
 }
 
 struct ts_link ts_netdev_link(struct ts_netdev *dev)

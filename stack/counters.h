@@ -11,7 +11,7 @@
 
 #define TS_ETH_COUNTERS(X)                                                                                       \
     X(rx_frames) X(rx_bytes) X(tx_frames) X(tx_bytes) X(drop_runt) X(drop_not_for_us) X(drop_own_source)          \
-    X(drop_unknown_ethertype) X(drop_tx_too_big)
+    X(drop_unknown_ethertype) X(drop_tx_too_big) X(drop_tx_link)
 
 #define TS_ARP_COUNTERS(X)                                                                                       \
     X(rx_requests) X(rx_replies) X(tx_requests) X(tx_replies) X(tx_announcements) X(resolved) X(updated)          \

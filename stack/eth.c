@@ -59,10 +59,14 @@ void eth_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const uint
     memcpy(eth.dst, dst, ETH_ADDR_LEN);
     memcpy(eth.src, st->cfg.mac, ETH_ADDR_LEN);
     eth_emit(&eth, pbuf_push(pb, ETH_HDR_LEN));
-    st->counters.eth.tx_frames++;
-    st->counters.eth.tx_bytes += pb->len;
     TS_TRACE(st, now, TS_TRACE_ETH, TS_TRACE_TX, "tx %s > %s type 0x%04x len %zu", mac_format(eth.src, src_text),
              mac_format(eth.dst, dst_text), ethertype, pb->len);
-    st->link.transmit(st->link.ctx, now, pb->data, pb->len);
+    int err = st->link.transmit(st->link.ctx, now, pb->data, pb->len);
+    if (err != 0) {
+        TS_DROP(st, now, TS_TRACE_ETH, eth, drop_tx_link, "the device refused the frame (errno %d)", -err);
+    } else {
+        st->counters.eth.tx_frames++;
+        st->counters.eth.tx_bytes += pb->len;
+    }
     pbuf_free(st, pb);
 }

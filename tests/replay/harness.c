@@ -105,21 +105,21 @@ static void log_happening(struct run *r, bool input, size_t index)
     r->log[r->n_log++] = (struct happening){.input = input, .index = index};
 }
 
-static void on_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
+static int on_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
 {
     struct run *r = ctx;
     char desc[200];
     replay_describe_frame(frame, len, desc, sizeof(desc));
     if (r->draining) {
         trace(r, "sent after the end (not compared): %s", desc);
-        return;
+        return 0;
     }
     if (r->n_out == r->cap_out) {
         size_t ncap = r->cap_out ? r->cap_out * 2 : 64;
         struct replay_frame *no = realloc(r->out, ncap * sizeof(*no));
         if (!no) {
             problem(r, "out of memory recording sent frames");
-            return;
+            return 0;
         }
         r->out = no;
         r->cap_out = ncap;
@@ -129,7 +129,7 @@ static void on_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len
     f->data = malloc(len ? len : 1);
     if (!f->data) {
         problem(r, "out of memory recording sent frames");
-        return;
+        return 0;
     }
     memcpy(f->data, frame, len);
     f->len = len;
@@ -141,6 +141,7 @@ static void on_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len
         trace(r, "note: the stack passed now=%+" PRId64 "us to transmit, the harness is at %+" PRId64 "us", f->t,
               r->now);
     trace(r, "sent #%zu: %s", r->n_out, desc);
+    return 0;
 }
 
 static void on_trace(void *ctx, const struct ts_trace_event *ev)

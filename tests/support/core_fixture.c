@@ -1,6 +1,7 @@
 #include "core_fixture.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,17 +10,18 @@
 const uint8_t fx_stack_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 const uint8_t fx_peer_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
 
-static void fx_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
+static int fx_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
 {
     struct fx *f = ctx;
     if (f->sent_count >= FX_MAX_FRAMES || len > sizeof f->sent[0].data) {
         f->sent_dropped++;
-        return;
+        return -ENOBUFS;
     }
     struct fx_frame *fr = &f->sent[f->sent_count++];
     fr->when = now;
     fr->len = len;
     memcpy(fr->data, frame, len);
+    return 0;
 }
 
 void fx_default_config(struct ts_stack_config *cfg)

@@ -21,16 +21,17 @@ struct qlink {
     unsigned dropped;
 };
 
-static void qlink_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
+static int qlink_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
 {
     (void)now;
     struct qlink *q = ctx;
     if (q->count == QLINK_FRAMES || len > QLINK_FRAME_MAX) {
         q->dropped++;
-        return;
+        return -ENOBUFS;
     }
     memcpy(q->frames[q->count], frame, len);
     q->len[q->count++] = len;
+    return 0;
 }
 
 static struct qlink to_a, to_b;

@@ -26,10 +26,12 @@ static struct side a, b;
 static ts_time now;
 static uint8_t rxbuf[TS_NETDEV_MAX_FRAME];
 
-static void transmit(void *ctx, ts_time when, const uint8_t *frame, size_t len)
+static int transmit(void *ctx, ts_time when, const uint8_t *frame, size_t len)
 {
     struct side *s = ctx;
-    cr_assert_eq(ts_netdev_transmit(s->dev, when, frame, len), 0);
+    int err = ts_netdev_transmit(s->dev, when, frame, len);
+    cr_assert_eq(err, 0);
+    return err;
 }
 
 static void side_init(struct side *s, struct ts_netdev *dev, ts_ipv4_addr addr, uint8_t last_mac_byte, uint64_t seed)

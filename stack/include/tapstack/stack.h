@@ -37,8 +37,12 @@ typedef uint32_t ts_ipv4_addr;
 /* What the core needs from a device, and nothing more. */
 struct ts_link {
     void *ctx;
-    /* Called once per outgoing Ethernet frame (no FCS). The frame is only valid during the call. */
-    void (*transmit)(void *ctx, ts_time now, const uint8_t *frame, size_t len);
+    /*
+     * Called once per outgoing Ethernet frame (no FCS). The frame is only valid during the call.
+     * Returns 0, or a negative errno if the device refused the frame (a full queue): Ethernet is
+     * best effort, so the core counts it (eth.drop_tx_link) and the protocols recover as from any loss.
+     */
+    int (*transmit)(void *ctx, ts_time now, const uint8_t *frame, size_t len);
     size_t mtu; /* IP MTU of the link, e.g. 1500 */
 };
 
