@@ -191,6 +191,8 @@ struct ts_net *ts_net_start(const struct ts_stack_config *cfg, struct ts_netdev 
         return NULL;
     }
     net->dev = dev;
+    /* The first poll announces our address (gratuitous ARP) before any socket call can send. */
+    ts_stack_poll(net->st, ts_monotonic_now());
     if (ts_runtime_start(net, errbuf, errlen) < 0) {
         ts_stack_free(net->st);
         ts_netdev_destroy(dev);
