@@ -6,7 +6,7 @@
  *              the default net, the clock a socket call hands the core, waits
  *   runtime.c  the runtime thread: device wait_fd + stack deadline -> core
  *   fdtable.c  the process-wide descriptor table and socket reference counts
- *   socket.c   ts_socket, bind, connect, send*, recv*, close, names, fcntl
+ *   socket.c   ts_socket, bind, connect, send*, recv* (recvmsg's control messages too), close, names, fcntl
  *   sockopt.c  ts_setsockopt / ts_getsockopt
  *   poll.c     ts_poll
  *
@@ -76,6 +76,8 @@ struct ts_sock {
     ts_time rcvtimeo;
     ts_time sndtimeo;
     int pmtudisc; /* the IP_MTU_DISCOVER value last set, for getsockopt */
+    bool recvttl; /* IP_RECVTTL: ts_recvmsg hands over each datagram's TTL */
+    bool recvtos; /* IP_RECVTOS: ... and its TOS */
 
     /* fd-table mutex */
     unsigned refs; /* the table's reference while a descriptor names it, plus one per call in flight */

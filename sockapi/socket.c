@@ -11,9 +11,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "sockapi_internal.h"
 
@@ -191,6 +194,8 @@ static int open_pcb(struct ts_sock *sock, bool nonblocking)
     int dontfrag = 0;
     ts_pcb_getopt(pcb, TS_OPT_DONTFRAG, &dontfrag);
     sock->pmtudisc = dontfrag ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT;
+    sock->recvttl = false;
+    sock->recvtos = false;
     return 0;
 }
 
@@ -379,20 +384,91 @@ ssize_t ts_send(int fd, const void *buf, size_t len, int flags)
     return ts_sendto(fd, buf, len, flags, NULL, 0);
 }
 
-/*
- * One receive: the size of the datagram is read first so MSG_TRUNC can report
- * it whatever the core returns for a truncated copy.
- */
-static ssize_t receive_once(struct ts_sock *sock, void *buf, size_t len, int flags, struct ts_sockaddr *from)
+/* ---- receiving: one path for ts_recvfrom and ts_recvmsg ------------------------------------------ */
+
+/* What one receive asks for and what it took besides the data. */
+struct recv_job {
+    const struct iovec *iov; /* where the data goes; validated by the caller */
+    size_t iovcnt;
+    int flags;
+    struct ts_dgram_info info; /* out: sender, full length, TTL and TOS of the datagram taken */
+    bool truncated;            /* out: it was longer than the buffers */
+};
+
+/* Bytes the buffers hold in all, saturating rather than wrapping. */
+static size_t iov_room(const struct iovec *iov, size_t iovcnt)
 {
-    ssize_t full = ts_pcb_next_size(sock->pcb);
-    bool truncated = false;
-    ssize_t n = ts_pcb_recvfrom(sock->pcb, buf, len, from, (flags & MSG_PEEK) != 0, &truncated);
-    if (n < 0 || !truncated)
+    size_t room = 0;
+    for (size_t i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > SIZE_MAX - room)
+            return SIZE_MAX;
+        room += iov[i].iov_len;
+    }
+    return room;
+}
+
+static void scatter(const uint8_t *data, size_t len, const struct iovec *iov, size_t iovcnt)
+{
+    for (size_t i = 0; i < iovcnt && len > 0; i++) {
+        size_t n = iov[i].iov_len < len ? iov[i].iov_len : len;
+        if (n > 0)
+            memcpy(iov[i].iov_base, data, n);
+        data += n;
+        len -= n;
+    }
+}
+
+/*
+ * Takes the next datagram into the job's buffers, or peeks at it. The core
+ * copies into one buffer: when the datagram spans several iovecs it goes
+ * through a bounce buffer of just the bytes that will be kept, allocated
+ * before the datagram is taken, so running out of memory loses nothing.
+ * Returns the bytes stored (the full length with MSG_TRUNC), a pending error
+ * (the core reports one before any datagram), or -EAGAIN.
+ */
+static ssize_t receive_once(struct ts_sock *sock, struct recv_job *job)
+{
+    bool peek = (job->flags & MSG_PEEK) != 0;
+    if (ts_pcb_peek_info(sock->pcb, &job->info) < 0)
+        return ts_pcb_recvfrom(sock->pcb, NULL, 0, NULL, peek, NULL); /* nothing queued: an error, or -EAGAIN */
+
+    size_t room = iov_room(job->iov, job->iovcnt);
+    size_t keep = job->info.len < room ? job->info.len : room;
+    ssize_t n;
+    if (keep == 0 || keep <= job->iov[0].iov_len) {
+        void *buf = job->iovcnt > 0 ? job->iov[0].iov_base : NULL;
+        size_t cap = job->iovcnt > 0 ? job->iov[0].iov_len : 0;
+        n = ts_pcb_recvfrom(sock->pcb, buf, cap, &job->info.from, peek, &job->truncated);
+    } else {
+        uint8_t *bounce = malloc(keep);
+        if (bounce == NULL)
+            return -ENOMEM;
+        n = ts_pcb_recvfrom(sock->pcb, bounce, keep, &job->info.from, peek, &job->truncated);
+        if (n >= 0)
+            scatter(bounce, keep, job->iov, job->iovcnt);
+        free(bounce);
+    }
+    if (n < 0)
         return n;
-    if ((flags & MSG_TRUNC) && full >= 0)
-        return full;
-    return (ssize_t)len;
+    /* POSIX: the bytes stored; Linux's MSG_TRUNC asks for the datagram's real length instead. */
+    return (job->flags & MSG_TRUNC) ? (ssize_t)job->info.len : (ssize_t)keep;
+}
+
+/* Checks the flags, then takes one datagram, waiting as the socket's mode and SO_RCVTIMEO say. Net lock held. */
+static ssize_t receive_datagram(struct ts_sock *sock, struct recv_job *job)
+{
+    if (job->flags & ~TS_RECV_FLAGS)
+        return -EOPNOTSUPP;
+    ts_time timeo = sock->rcvtimeo;
+    ts_time deadline = ts_sock_deadline(timeo);
+    for (;;) {
+        ssize_t n = receive_once(sock, job);
+        if (n != -EAGAIN)
+            return n;
+        int rc = wait_for_change(sock, (job->flags & MSG_DONTWAIT) != 0, timeo, deadline);
+        if (rc < 0)
+            return rc;
+    }
 }
 
 ssize_t ts_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
@@ -400,36 +476,120 @@ ssize_t ts_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *f
     struct ts_sock *sock = ts_sock_enter(fd);
     if (sock == NULL)
         return ts_fail(-EBADF);
-    if (flags & ~TS_RECV_FLAGS)
-        return leave_with(sock, -EOPNOTSUPP);
     if (buf == NULL && len > 0)
         return leave_with(sock, -EFAULT);
     int rc = check_addr_out(from, fromlen);
     if (rc < 0)
         return leave_with(sock, rc);
-
-    ts_time timeo = sock->rcvtimeo;
-    ts_time deadline = ts_sock_deadline(timeo);
-    struct ts_sockaddr src = {0, 0};
-    ssize_t n;
-    for (;;) {
-        n = receive_once(sock, buf, len, flags, &src);
-        if (n != -EAGAIN)
-            break;
-        rc = wait_for_change(sock, (flags & MSG_DONTWAIT) != 0, timeo, deadline);
-        if (rc < 0) {
-            n = rc;
-            break;
-        }
-    }
+    struct iovec one = {.iov_base = buf, .iov_len = len};
+    struct recv_job job = {.iov = &one, .iovcnt = 1, .flags = flags};
+    ssize_t n = receive_datagram(sock, &job);
     if (n >= 0 && from != NULL)
-        addr_to_user(&src, from, fromlen);
+        addr_to_user(&job.info.from, from, fromlen);
     return leave_with(sock, n);
 }
 
 ssize_t ts_recv(int fd, void *buf, size_t len, int flags)
 {
     return ts_recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+/*
+ * A msghdr's checks, in Linux's order (net/socket.c, then the iovec import):
+ * an unreadable header EFAULT, a negative name length EINVAL, more than
+ * IOV_MAX iovecs EMSGSIZE, a missing iovec array EFAULT, an iovec length
+ * that is negative as an ssize_t EINVAL, a null buffer with room in it EFAULT.
+ * All of them before a datagram is touched.
+ */
+static int check_msghdr(const struct msghdr *msg)
+{
+    if (msg == NULL)
+        return -EFAULT;
+    if (msg->msg_name != NULL && (int)msg->msg_namelen < 0)
+        return -EINVAL;
+    if (msg->msg_iovlen > IOV_MAX)
+        return -EMSGSIZE;
+    if (msg->msg_iov == NULL && msg->msg_iovlen > 0)
+        return -EFAULT;
+    for (size_t i = 0; i < msg->msg_iovlen; i++)
+        if ((ssize_t)msg->msg_iov[i].iov_len < 0)
+            return -EINVAL;
+    for (size_t i = 0; i < msg->msg_iovlen; i++)
+        if (msg->msg_iov[i].iov_base == NULL && msg->msg_iov[i].iov_len > 0)
+            return -EFAULT;
+    return 0;
+}
+
+/* Fills a caller's msg_control buffer one control message at a time. */
+struct cmsg_writer {
+    uint8_t *buf; /* NULL: no room at all */
+    size_t cap;
+    size_t used;
+    bool truncated; /* a message was left out for lack of room: MSG_CTRUNC */
+};
+
+/*
+ * Appends one control message laid out as the CMSG_* macros read it: a
+ * header whose cmsg_len is CMSG_LEN(len), the data at CMSG_DATA, padding up
+ * to CMSG_SPACE(len) (the last one may go without its padding, as on Linux).
+ * Written with memcpy, since nothing obliges the caller to align the buffer.
+ */
+static void put_cmsg(struct cmsg_writer *w, int level, int type, const void *data, size_t len)
+{
+    size_t whole = CMSG_LEN(len);
+    if (w->buf == NULL || w->cap - w->used < whole) {
+        w->truncated = true;
+        return;
+    }
+    struct cmsghdr hdr;
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.cmsg_len = whole;
+    hdr.cmsg_level = level;
+    hdr.cmsg_type = type;
+    uint8_t *at = w->buf + w->used;
+    memcpy(at, &hdr, sizeof(hdr));
+    memcpy(at + CMSG_LEN(0), data, len); /* CMSG_LEN(0) is where CMSG_DATA points */
+    size_t step = CMSG_SPACE(len);
+    w->used += step < w->cap - w->used ? step : w->cap - w->used;
+}
+
+/* The IP header fields the socket asked for, in the order Linux emits them (TTL, then TOS). Net lock held. */
+static void put_ip_cmsgs(const struct ts_sock *sock, const struct ts_dgram_info *info, struct cmsg_writer *w)
+{
+    if (sock->recvttl) {
+        int ttl = info->ttl;
+        put_cmsg(w, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+    }
+    if (sock->recvtos) {
+        unsigned char tos = info->tos;
+        put_cmsg(w, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+    }
+}
+
+/* After a datagram was taken: the sender, the control messages and msg_flags. Net lock held. */
+static void fill_msghdr(const struct ts_sock *sock, const struct recv_job *job, struct msghdr *msg)
+{
+    if (msg->msg_name != NULL)
+        addr_to_user(&job->info.from, msg->msg_name, &msg->msg_namelen);
+    struct cmsg_writer w = {.buf = msg->msg_control, .cap = msg->msg_control != NULL ? msg->msg_controllen : 0};
+    put_ip_cmsgs(sock, &job->info, &w);
+    msg->msg_controllen = w.used;
+    msg->msg_flags = (job->truncated ? MSG_TRUNC : 0) | (w.truncated ? MSG_CTRUNC : 0);
+}
+
+ssize_t ts_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    struct ts_sock *sock = ts_sock_enter(fd);
+    if (sock == NULL)
+        return ts_fail(-EBADF);
+    int rc = check_msghdr(msg);
+    if (rc < 0)
+        return leave_with(sock, rc);
+    struct recv_job job = {.iov = msg->msg_iov, .iovcnt = msg->msg_iovlen, .flags = flags};
+    ssize_t n = receive_datagram(sock, &job);
+    if (n >= 0)
+        fill_msghdr(sock, &job, msg);
+    return leave_with(sock, n);
 }
 
 /* ---- descriptor flags ------------------------------------------------------------------------------ */

@@ -3,10 +3,11 @@
  *
  * Options map onto the core's ts_pcb_setopt where the core implements them
  * (SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, IP_TTL, DF through
- * IP_MTU_DISCOVER); timeouts, SO_TYPE and the IP_MTU_DISCOVER mode live in the
- * socket object. Lengths follow POSIX: a set with a short value is EINVAL, a
- * get into a short buffer is silently truncated, and *optlen says how much
- * was written. Buffer sizes are taken as given (Linux doubles them to cover
+ * IP_MTU_DISCOVER); timeouts, SO_TYPE, the IP_MTU_DISCOVER mode and the
+ * IP_RECVTTL / IP_RECVTOS switches (read by ts_recvmsg) live in the socket
+ * object. Lengths follow POSIX: a set with a short value is EINVAL, a get
+ * into a short buffer is silently truncated, and *optlen says how much was
+ * written. Buffer sizes are taken as given (Linux doubles them to cover
  * its bookkeeping; the core counts payload bytes, so there is nothing to cover).
  */
 #include <errno.h>
@@ -124,6 +125,17 @@ static int set_pmtudisc(struct ts_sock *sock, const void *optval, socklen_t optl
     return rc;
 }
 
+/* An int boolean kept in the socket object: any nonzero value turns it on. */
+static int set_flag(bool *flag, const void *optval, socklen_t optlen)
+{
+    int value;
+    int rc = read_int(optval, optlen, &value);
+    if (rc < 0)
+        return rc;
+    *flag = value != 0;
+    return 0;
+}
+
 static int set_ip_level(struct ts_sock *sock, int optname, const void *optval, socklen_t optlen)
 {
     switch (optname) {
@@ -131,6 +143,10 @@ static int set_ip_level(struct ts_sock *sock, int optname, const void *optval, s
         return set_ttl(sock, optval, optlen);
     case IP_MTU_DISCOVER:
         return set_pmtudisc(sock, optval, optlen);
+    case IP_RECVTTL:
+        return set_flag(&sock->recvttl, optval, optlen);
+    case IP_RECVTOS:
+        return set_flag(&sock->recvtos, optval, optlen);
     default:
         return -ENOPROTOOPT;
     }
@@ -223,6 +239,10 @@ static int get_ip_level(struct ts_sock *sock, int optname, void *optval, socklen
         return get_core_option(sock, TS_OPT_TTL, optval, optlen);
     case IP_MTU_DISCOVER:
         return write_int(sock->pmtudisc, optval, optlen);
+    case IP_RECVTTL:
+        return write_int(sock->recvttl, optval, optlen);
+    case IP_RECVTOS:
+        return write_int(sock->recvtos, optval, optlen);
     default:
         return -ENOPROTOOPT;
     }

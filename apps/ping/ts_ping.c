@@ -7,6 +7,8 @@
  * the checksum, and hands us only the replies carrying that identifier.
  * Like iputils, the data starts with the send time (a struct timeval) and the
  * other bytes hold their own offset, so a reply can be checked byte for byte.
+ * Replies are read with ts_recvmsg and IP_RECVTTL, so each reply line shows
+ * the TTL its IP header arrived with, where iputils shows it.
  *
  * Exit status, as iputils: 0 if any reply came back, 1 if none, 2 on errors.
  */
@@ -18,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "ts_app.h"
@@ -31,6 +35,7 @@
 #define SEQ_SLOTS 65536 /* one per 16-bit sequence number */
 #define EXIT_NO_REPLY 1
 #define RXBUF_LEN (ICMP_HEADER_LEN + PING_MAX_DATA + 1)
+#define TTL_UNKNOWN (-1)
 
 struct ping_args {
     ts_ipv4_addr host;
@@ -246,17 +251,27 @@ static void report_async_error(struct ping_run *r, int err)
     fflush(stdout);
 }
 
-static void handle_reply(struct ping_run *r, const uint8_t *pkt, size_t len, ts_time now,
-                         const struct sockaddr_in *from)
+/* One received reply: its bytes and what came with them. */
+struct ping_reply {
+    const uint8_t *pkt;
+    size_t len;
+    ts_time now;
+    struct sockaddr_in from;
+    int ttl; /* from the IP_TTL control message, or TTL_UNKNOWN */
+};
+
+static void handle_reply(struct ping_run *r, const struct ping_reply *reply)
 {
+    const uint8_t *pkt = reply->pkt;
+    size_t len = reply->len;
     if (len < ICMP_HEADER_LEN || pkt[0] != ICMP_ECHO_REPLY)
         return;
     uint16_t seq = get_u16(pkt + 6);
     if (r->sent_at[seq] == 0)
         return; /* not a request we are waiting for (timed out, failed, or never sent) */
     char src[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &from->sin_addr, src, sizeof src);
-    ts_time rtt = now - r->sent_at[seq];
+    inet_ntop(AF_INET, &reply->from.sin_addr, src, sizeof src);
+    ts_time rtt = reply->now - r->sent_at[seq];
     char rtt_text[32];
     format_rtt(rtt, rtt_text, sizeof rtt_text);
     bool dup = r->answered[seq] != 0;
@@ -272,7 +287,11 @@ static void handle_reply(struct ping_run *r, const uint8_t *pkt, size_t len, ts_
         r->rtt_sum += (double)rtt;
         r->rtt_sum_sq += (double)rtt * (double)rtt;
     }
-    printf("%zu bytes from %s: icmp_seq=%u time=%s ms%s\n", len, src, seq, rtt_text, dup ? " (DUP!)" : "");
+    /* iputils: "64 bytes from 10.0.0.1: icmp_seq=1 ttl=64 time=0.273 ms", ttl= left out when unknown. */
+    printf("%zu bytes from %s: icmp_seq=%u", len, src, seq);
+    if (reply->ttl != TTL_UNKNOWN)
+        printf(" ttl=%d", reply->ttl);
+    printf(" time=%s ms%s\n", rtt_text, dup ? " (DUP!)" : "");
     long wrong = first_wrong_byte(pkt + ICMP_HEADER_LEN, len - ICMP_HEADER_LEN);
     if (len != ICMP_HEADER_LEN + r->args->data_len)
         printf("  (%zu bytes of data, sent %zu)\n", len - ICMP_HEADER_LEN, r->args->data_len);
@@ -282,21 +301,58 @@ static void handle_reply(struct ping_run *r, const uint8_t *pkt, size_t len, ts_
     fflush(stdout);
 }
 
+/* The TTL the IP_TTL control message carries, or TTL_UNKNOWN if there is none. */
+static int ttl_from_cmsgs(struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_TTL || c->cmsg_len < CMSG_LEN(sizeof(int)))
+            continue;
+        int ttl;
+        memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
+        return ttl;
+    }
+    return TTL_UNKNOWN;
+}
+
+/* Takes one reply into r->rxbuf without waiting; ts_recvmsg's result. */
+static ssize_t receive_reply(struct ping_run *r, struct ping_reply *reply)
+{
+    union {
+        struct cmsghdr align;
+        uint8_t bytes[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct iovec iov = {.iov_base = r->rxbuf, .iov_len = RXBUF_LEN};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_name = &reply->from;
+    msg.msg_namelen = sizeof reply->from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    ssize_t n = ts_recvmsg(r->fd, &msg, MSG_DONTWAIT);
+    if (n < 0)
+        return n;
+    reply->pkt = r->rxbuf;
+    reply->len = (size_t)n;
+    reply->now = ts_monotonic_now();
+    reply->ttl = ttl_from_cmsgs(&msg);
+    return n;
+}
+
 /* Reads every reply that is ready; returns -1 on a failure of the socket itself. */
 static int drain_replies(struct ping_run *r)
 {
     for (int i = 0; i < 1000; i++) { /* bounded: the loop must come back to send and to look at signals */
-        struct sockaddr_in from;
-        socklen_t fromlen = sizeof from;
-        ssize_t n = ts_recvfrom(r->fd, r->rxbuf, RXBUF_LEN, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
-        if (n >= 0) {
-            handle_reply(r, r->rxbuf, (size_t)n, ts_monotonic_now(), &from);
+        struct ping_reply reply;
+        if (receive_reply(r, &reply) >= 0) {
+            handle_reply(r, &reply);
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0;
-        if (errno == EBADF || errno == ENOTSOCK || errno == EINVAL) {
-            fprintf(stderr, "ts-ping: recvfrom: %s\n", strerror(errno));
+        if (errno == EBADF || errno == ENOTSOCK || errno == EINVAL || errno == EFAULT || errno == EMSGSIZE) {
+            fprintf(stderr, "ts-ping: recvmsg: %s\n", strerror(errno));
             return -1;
         }
         report_async_error(r, errno);
@@ -375,6 +431,10 @@ static int run_ping(struct ts_app *app, const struct ping_args *args)
         fprintf(stderr, "ts-ping: cannot open a ping socket: %s\n", strerror(errno));
         goto out;
     }
+    /* As iputils: without the option the replies still count, only their ttl= goes missing. */
+    int on = 1;
+    if (ts_setsockopt(r.fd, IPPROTO_IP, IP_RECVTTL, &on, sizeof on) < 0)
+        fprintf(stderr, "ts-ping: WARNING: setsockopt(IP_RECVTTL): %s\n", strerror(errno));
     printf("PING %s (%s) %zu(%zu) bytes of data.\n", args->host_text, args->host_text, args->data_len,
            args->data_len + ICMP_HEADER_LEN + IPV4_HEADER_LEN);
     fflush(stdout);

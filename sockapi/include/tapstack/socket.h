@@ -73,13 +73,28 @@ ssize_t ts_send(int fd, const void *buf, size_t len, int flags);
 /* flags: MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC (return the real length) */
 ssize_t ts_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen);
 ssize_t ts_recv(int fd, void *buf, size_t len, int flags);
+/*
+ * recvmsg(2): the same blocking, timeouts and flags as ts_recvfrom. The
+ * datagram is scattered over msg_iov (at most IOV_MAX entries, else
+ * EMSGSIZE; a negative length is EINVAL); msg_name/msg_namelen get the
+ * sender as a sockaddr_in. msg_control receives, in this order,
+ * IPPROTO_IP/IP_TTL (an int) when IP_RECVTTL is on and IPPROTO_IP/IP_TOS
+ * (an unsigned char) when IP_RECVTOS is on; msg_controllen says how many bytes
+ * were used. msg_flags gets MSG_TRUNC when the datagram was longer than the
+ * buffers and MSG_CTRUNC when a control message did not fit (unlike Linux,
+ * which writes a cut-off one, a message that does not fit whole is left out).
+ * A datagram spread over several iovecs passes through a buffer of its own:
+ * ENOMEM if that cannot be had, and the datagram stays queued.
+ */
+ssize_t ts_recvmsg(int fd, struct msghdr *msg, int flags);
 int ts_close(int fd);
 
 /* Standard struct pollfd holding ts descriptors; POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL. */
 int ts_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 
 /* SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_ERROR, SO_TYPE.
- * IPPROTO_IP: IP_TTL, IP_MTU_DISCOVER (IP_PMTUDISC_DO sets DF). */
+ * IPPROTO_IP: IP_TTL, IP_MTU_DISCOVER (IP_PMTUDISC_DO sets DF),
+ *             IP_RECVTTL and IP_RECVTOS (int booleans: ts_recvmsg control messages). */
 int ts_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
 int ts_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
 int ts_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen);
