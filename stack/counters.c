@@ -34,6 +34,11 @@ void ts_stack_counters_foreach(const struct ts_stack *st, ts_counter_fn fn, void
         TS_UDP_COUNTERS(TS_COUNTER_VISIT)
     }
     {
+        const struct ts_tcp_counters *group = &st->counters.tcp;
+        layer = "tcp";
+        TS_TCP_COUNTERS(TS_COUNTER_VISIT)
+    }
+    {
         const struct ts_sock_counters *group = &st->counters.sock;
         layer = "sock";
         TS_SOCK_COUNTERS(TS_COUNTER_VISIT)

@@ -38,6 +38,16 @@
     X(rx_datagrams) X(tx_datagrams) X(drop_truncated) X(drop_bad_length) X(drop_bad_checksum) X(drop_no_socket)   \
     X(drop_rcvbuf_full)
 
+#define TS_TCP_COUNTERS(X)                                                                                       \
+    X(rx_segments) X(tx_segments) X(retransmits) X(fast_retransmits) X(rto_expired) X(active_opens)                \
+    X(passive_opens) X(established) X(resets_sent) X(resets_received) X(challenge_acks)                          \
+    X(challenge_acks_limited) X(syn_cookies_sent) X(syn_cookies_accepted) X(timeouts) X(zero_window_probes)      \
+    X(keepalive_probes) X(delayed_acks) X(drop_truncated) X(drop_bad_offset) X(drop_bad_checksum)                \
+    X(drop_bad_option) X(drop_broadcast) X(drop_no_socket) X(drop_rst_no_socket) X(drop_out_of_window)         \
+    X(drop_paws) X(drop_bad_ack) X(drop_syn_in_window) X(drop_rst_out_of_window) X(drop_no_ack)                \
+    X(drop_listen_overflow) X(drop_bad_cookie) X(drop_ooo_full) X(drop_after_shutdown) X(drop_syn_sent_bad)     \
+    X(drop_data_after_close)
+
 #define TS_SOCK_COUNTERS(X) X(opened) X(closed) X(errors_reported)
 
 #define TS_MEM_COUNTERS(X) X(pbuf_allocs) X(pbuf_frees) X(drop_no_memory)
@@ -49,6 +59,7 @@ struct ts_arp_counters { TS_ARP_COUNTERS(TS_COUNTER_FIELD) };
 struct ts_ip_counters { TS_IP_COUNTERS(TS_COUNTER_FIELD) };
 struct ts_icmp_counters { TS_ICMP_COUNTERS(TS_COUNTER_FIELD) };
 struct ts_udp_counters { TS_UDP_COUNTERS(TS_COUNTER_FIELD) };
+struct ts_tcp_counters { TS_TCP_COUNTERS(TS_COUNTER_FIELD) };
 struct ts_sock_counters { TS_SOCK_COUNTERS(TS_COUNTER_FIELD) };
 struct ts_mem_counters { TS_MEM_COUNTERS(TS_COUNTER_FIELD) };
 
@@ -58,6 +69,7 @@ struct ts_counters {
     struct ts_ip_counters ip;
     struct ts_icmp_counters icmp;
     struct ts_udp_counters udp;
+    struct ts_tcp_counters tcp;
     struct ts_sock_counters sock;
     struct ts_mem_counters mem;
 };

@@ -98,6 +98,9 @@ static struct ts_pcb *icmp_error_find_pcb(struct ts_stack *st, const struct ipv4
         if (quoted->protocol == IPV4_PROTO_ICMP && pcb->type == TS_PCB_ICMP_ECHO && l4_len >= 8 &&
             pcb->local.port == be16_get(l4 + 4))
             return pcb;
+        if (quoted->protocol == IPV4_PROTO_TCP && pcb->type == TS_PCB_TCP && pcb->tcp != NULL && l4_len >= 4 &&
+            pcb->local.port == be16_get(l4) && pcb->remote.port == be16_get(l4 + 2))
+            return pcb;
     }
     return NULL;
 }
@@ -154,7 +157,17 @@ static void icmp_handle_error(struct ts_stack *st, ts_time now, const struct icm
     TS_TRACE(st, now, TS_TRACE_ICMP, TS_TRACE_STATE, "%s code %u about %s: socket %u gets errno %d",
              icmp_type_name(h->type), h->code, ipv4_addr_format(quoted.dst, dst), pcb->id,
              icmp_error_to_errno(h->type, h->code));
-    pcb_report_error(pcb, now, icmp_error_to_errno(h->type, h->code));
+    int err = icmp_error_to_errno(h->type, h->code);
+    if (pcb->type == TS_PCB_TCP) {
+        /* RFC 1122 4.2.3.9: protocol and port unreachable are hard errors; the rest are soft. */
+        bool hard = h->type == ICMP_DEST_UNREACH &&
+                    (h->code == ICMP_UNREACH_PROTOCOL || h->code == ICMP_UNREACH_PORT);
+        if (h->type == ICMP_DEST_UNREACH && h->code == ICMP_UNREACH_PORT)
+            err = ECONNREFUSED;
+        tcp_icmp_error(st, now, pcb, err, hard);
+        return;
+    }
+    pcb_report_error(pcb, now, err);
 }
 
 void icmp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)

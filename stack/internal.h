@@ -19,6 +19,7 @@
 #include "counters.h"
 #include "pbuf.h"
 #include "rng.h"
+#include "tcp_isn.h"
 #include "tapstack/pcb.h"
 #include "tapstack/stack.h"
 #include "wire/ethernet.h"
@@ -86,6 +87,22 @@ struct ts_pcb {
     int pending_error;     /* positive errno, 0 if none */
     ts_pcb_event_fn event_fn;
     void *event_ctx;
+
+    /* TCP (tcp.h) */
+    struct tcp_conn *tcp;       /* the connection; NULL for a listener or a pcb never connected */
+    bool listening;
+    unsigned backlog;
+    struct ts_pcb *accept_head; /* a listener's established, unaccepted children */
+    struct ts_pcb *accept_tail;
+    struct ts_pcb *accept_next; /* link in the listener's accept queue */
+    unsigned accept_count;
+    unsigned syn_count;         /* children still in SYN-RECEIVED */
+    bool ever_connected;
+    enum ts_tcp_congestion congestion;
+    bool nodelay;
+    bool keepalive;
+    unsigned keepidle, keepintvl, keepcnt; /* seconds, seconds, probes */
+    uint16_t user_mss;
 };
 
 /* ---- the stack ------------------------------------------------------------------------ */
@@ -125,6 +142,11 @@ struct ts_stack {
     /* ICMP error rate limit: a token bucket measured in microtokens */
     int64_t icmp_tokens;
     ts_time icmp_tokens_at;
+
+    /* TCP */
+    struct tcp_secret tcp_secret;
+    ts_time tcp_challenge_window_start; /* RFC 5961 7: challenge ACKs are rate limited per stack */
+    unsigned tcp_challenge_acks;
 
     /* pcbs */
     struct ts_pcb *pcbs;
@@ -228,6 +250,14 @@ void udp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
 ssize_t udp_output(struct ts_pcb *pcb, ts_time now, const void *data, size_t len, const struct ts_sockaddr *to);
 
 /* pcb internals */
+/* Unlinks and frees a pcb and its datagram queue (a TCP connection must have been freed first). */
+void pcb_destroy(struct ts_pcb *pcb);
+void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
+void tcp_poll(struct ts_stack *st, ts_time now);
+ts_time tcp_next_deadline(const struct ts_stack *st);
+void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int err, bool hard);
+/* Frees every TCP connection of the stack (teardown). */
+void tcp_destroy_all(struct ts_stack *st);
 struct ts_pcb *pcb_find_by_id(struct ts_stack *st, uint32_t id);
 /* Records an asynchronous error on a pcb and tells its owner. */
 void pcb_report_error(struct ts_pcb *pcb, ts_time now, int err);

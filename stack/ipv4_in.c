@@ -104,6 +104,9 @@ void ipv4_deliver(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
     case IPV4_PROTO_UDP:
         udp_input(st, now, rx);
         return;
+    case IPV4_PROTO_TCP:
+        tcp_input(st, now, rx);
+        return;
     default:
         /* RFC 1122 3.2.2.1: a host SHOULD answer an unknown protocol with protocol unreachable. */
         TS_DROP(st, now, TS_TRACE_IP, ip, drop_unknown_protocol, "protocol %u", rx->hdr.protocol);

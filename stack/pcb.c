@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tcp.h"
 #include "wire/icmp.h"
 
 /* The ephemeral range (Linux's default; RFC 6056 2.1 recommends 1024-65535, IANA 49152-65535). */
@@ -25,7 +26,7 @@ struct ts_pcb *ts_pcb_open(struct ts_stack *st, enum ts_pcb_type type, int *err)
         *err = -EINVAL;
         return NULL;
     }
-    if (type != TS_PCB_UDP && type != TS_PCB_ICMP_ECHO) {
+    if (type != TS_PCB_UDP && type != TS_PCB_ICMP_ECHO && type != TS_PCB_TCP) {
         *err = -EPROTONOSUPPORT;
         return NULL;
     }
@@ -42,8 +43,9 @@ struct ts_pcb *ts_pcb_open(struct ts_stack *st, enum ts_pcb_type type, int *err)
     pcb->id = st->next_pcb_id++;
     pcb->type = type;
     pcb->ttl = st->cfg.default_ttl;
-    pcb->rcvbuf = st->cfg.limits.udp_rcvbuf_default;
-    pcb->sndbuf = st->cfg.limits.udp_rcvbuf_default;
+    pcb->rcvbuf = type == TS_PCB_TCP ? st->cfg.limits.tcp_rcvbuf_default : st->cfg.limits.udp_rcvbuf_default;
+    pcb->sndbuf = type == TS_PCB_TCP ? st->cfg.limits.tcp_sndbuf_default : st->cfg.limits.udp_rcvbuf_default;
+    pcb->congestion = TS_CC_CUBIC;
     pcb->next = st->pcbs;
     st->pcbs = pcb;
     st->pcb_count++;
@@ -55,8 +57,27 @@ struct ts_pcb *ts_pcb_open(struct ts_stack *st, enum ts_pcb_type type, int *err)
 
 void ts_pcb_close(struct ts_pcb *pcb)
 {
+    if (pcb != NULL)
+        ts_pcb_close_at(pcb, pcb->st->last_now);
+}
+
+void ts_pcb_close_at(struct ts_pcb *pcb, ts_time now)
+{
     if (pcb == NULL)
         return;
+    struct ts_stack *st = pcb->st;
+    if (now > st->last_now)
+        st->last_now = now;
+    if (pcb->type == TS_PCB_TCP) {
+        tcp_user_close(pcb, now);
+        ipv4_flush_loopback(st, now);
+        return;
+    }
+    pcb_destroy(pcb);
+}
+
+void pcb_destroy(struct ts_pcb *pcb)
+{
     struct ts_stack *st = pcb->st;
     for (struct ts_pcb **pp = &st->pcbs; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == pcb) {
@@ -97,6 +118,8 @@ struct ts_pcb *pcb_find_by_id(struct ts_stack *st, uint32_t id)
 
 uint32_t ts_pcb_events(const struct ts_pcb *pcb)
 {
+    if (pcb->type == TS_PCB_TCP)
+        return tcp_pcb_events(pcb);
     uint32_t ev = TS_EV_WRITABLE; /* datagrams never wait for send-buffer space */
     if (pcb->rxq.count > 0)
         ev |= TS_EV_READABLE;
@@ -155,7 +178,16 @@ static bool port_in_use(const struct ts_stack *st, const struct ts_pcb *self, ts
         if (p == self || !p->bound || p->type != self->type || p->local.port != port)
             continue;
         bool addr_overlaps = p->local.addr == 0 || addr == 0 || p->local.addr == addr;
-        if (addr_overlaps && !(reuse && p->reuseaddr))
+        if (!addr_overlaps)
+            continue;
+        /* TCP, as Linux: with SO_REUSEADDR a port is free unless someone listens on it (connections
+         * lingering in TIME-WAIT or accepted from an old listener do not block a restarted server). */
+        if (self->type == TS_PCB_TCP) {
+            if (!(reuse && !p->listening))
+                return true;
+            continue;
+        }
+        if (!(reuse && p->reuseaddr))
             return true;
     }
     return false;
@@ -213,9 +245,15 @@ static int ensure_bound(struct ts_pcb *pcb)
 
 int ts_pcb_connect(struct ts_pcb *pcb, ts_time now, const struct ts_sockaddr *remote)
 {
-    (void)now;
     if (pcb == NULL || remote == NULL)
         return -EINVAL;
+    if (pcb->type == TS_PCB_TCP) {
+        if (now > pcb->st->last_now)
+            pcb->st->last_now = now;
+        int err = tcp_user_connect(pcb, now, remote);
+        ipv4_flush_loopback(pcb->st, now);
+        return err;
+    }
     if (remote->addr == 0 && remote->port == 0) {
         pcb->connected = false;
         memset(&pcb->remote, 0, sizeof pcb->remote);
@@ -240,6 +278,8 @@ ssize_t ts_pcb_sendto(struct ts_pcb *pcb, ts_time now, const void *data, size_t 
     struct ts_stack *st = pcb->st;
     if (now > st->last_now)
         st->last_now = now;
+    if (pcb->type == TS_PCB_TCP)
+        return ts_pcb_send(pcb, now, data, len); /* a stream ignores the address, as sendto(2) on TCP does */
     if (to == NULL) {
         if (!pcb->connected)
             return -EDESTADDRREQ;
@@ -266,6 +306,13 @@ ssize_t ts_pcb_recvfrom(struct ts_pcb *pcb, void *buf, size_t cap, struct ts_soc
 {
     if (pcb == NULL || (buf == NULL && cap > 0))
         return -EINVAL;
+    if (pcb->type == TS_PCB_TCP) {
+        if (from != NULL)
+            *from = pcb->remote;
+        if (truncated != NULL)
+            *truncated = false;
+        return ts_pcb_recv(pcb, pcb->st->last_now, buf, cap, peek);
+    }
     /* Like Linux's UDP receive path: a pending asynchronous error is reported (and cleared) first. */
     int err = ts_pcb_take_error(pcb);
     if (err != 0)
@@ -326,9 +373,11 @@ int ts_pcb_setopt(struct ts_pcb *pcb, enum ts_pcb_option opt, int value)
             pcb->rcvbuf = bytes;
         else
             pcb->sndbuf = bytes;
-        return 0;
+        return tcp_apply_buffer_size(pcb);
+    default:
+        break;
     }
-    return -ENOPROTOOPT;
+    return tcp_setopt(pcb, opt, value);
 }
 
 int ts_pcb_getopt(const struct ts_pcb *pcb, enum ts_pcb_option opt, int *value)
@@ -340,8 +389,9 @@ int ts_pcb_getopt(const struct ts_pcb *pcb, enum ts_pcb_option opt, int *value)
     case TS_OPT_TTL: *value = pcb->ttl; return 0;
     case TS_OPT_RCVBUF: *value = (int)pcb->rcvbuf; return 0;
     case TS_OPT_SNDBUF: *value = (int)pcb->sndbuf; return 0;
+    default: break;
     }
-    return -ENOPROTOOPT;
+    return tcp_getopt(pcb, opt, value);
 }
 
 int ts_pcb_peek_info(const struct ts_pcb *pcb, struct ts_dgram_info *info)

@@ -26,6 +26,21 @@ void ts_stack_config_init(struct ts_stack_config *cfg)
     cfg->timing.arp_max_retries = 3;
     /* RFC 791 suggests 15 s as a lower bound; RFC 1122 3.3.2 60-120 s; Linux uses 30 s. */
     cfg->timing.reasm_timeout = TS_SEC(30);
+    cfg->limits.tcp_rcvbuf_default = 128 * 1024;
+    cfg->limits.tcp_sndbuf_default = 128 * 1024;
+    cfg->limits.tcp_ooo_max_bytes = 256 * 1024;
+    cfg->limits.tcp_syn_queue = 128;
+    cfg->timing.tcp_msl = TS_SEC(30); /* Linux's TIME-WAIT is 60 s, i.e. MSL 30 s; RFC 9293 suggests 2 minutes */
+    cfg->timing.tcp_rto_initial = TS_SEC(1);
+    cfg->timing.tcp_rto_min = TS_MSEC(200);
+    cfg->timing.tcp_rto_max = TS_SEC(120);
+    cfg->timing.tcp_syn_retries = 6;
+    cfg->timing.tcp_data_retries = 15;
+    cfg->timing.tcp_delack = TS_MSEC(200);
+    cfg->timing.tcp_fin_wait2_timeout = TS_SEC(60);
+    cfg->timing.tcp_keepidle = TS_SEC(7200); /* RFC 1122 4.2.3.6: at least two hours by default */
+    cfg->timing.tcp_keepintvl = TS_SEC(75);
+    cfg->timing.tcp_keepcnt = 9;
 }
 
 static bool config_is_valid(const struct ts_stack_config *cfg, const struct ts_link *link)
@@ -58,6 +73,14 @@ struct ts_stack *ts_stack_new(const struct ts_stack_config *cfg, const struct ts
     for (int i = 0; i < IP_ID_BUCKETS; i++)
         st->ip_id_next[i] = (uint16_t)rng_next(&st->rng);
     st->ip_id_key = rng_next(&st->rng);
+    /* TCP's keys come from a generator of their own, derived from the same seed, so adding or
+     * removing a key never shifts the port and ID sequences a recorded replay depends on. */
+    struct ts_rng keys;
+    rng_seed(&keys, cfg->seed ^ 0x7463702d6b657973ull);
+    for (size_t i = 0; i < sizeof st->tcp_secret.isn_key; i++)
+        st->tcp_secret.isn_key[i] = (uint8_t)rng_next(&keys);
+    for (size_t i = 0; i < sizeof st->tcp_secret.cookie_key; i++)
+        st->tcp_secret.cookie_key[i] = (uint8_t)rng_next(&keys);
     st->icmp_tokens = (int64_t)cfg->limits.icmp_error_burst * 1000000;
     st->icmp_tokens_at = 0;
     st->next_pcb_id = 1;
@@ -74,8 +97,9 @@ size_t ts_stack_free(struct ts_stack *st)
 {
     if (st == NULL)
         return 0;
+    tcp_destroy_all(st);
     while (st->pcbs != NULL)
-        ts_pcb_close(st->pcbs);
+        pcb_destroy(st->pcbs);
     pbuf_queue_clear(st, &st->loopback);
     arp_destroy(st);
     ipv4_reasm_destroy(st);
@@ -111,6 +135,7 @@ void ts_stack_poll(struct ts_stack *st, ts_time now)
     }
     arp_poll(st, now);
     ipv4_reasm_poll(st, now);
+    tcp_poll(st, now);
     ipv4_flush_loopback(st, now);
 }
 
@@ -129,7 +154,7 @@ ts_time ts_stack_next_deadline(const struct ts_stack *st)
         return TS_TIME_NEVER;
     if (st->announce_pending || st->loopback.count > 0)
         return st->last_now;
-    return earliest(arp_next_deadline(st), ipv4_reasm_next_deadline(st));
+    return earliest(earliest(arp_next_deadline(st), ipv4_reasm_next_deadline(st)), tcp_next_deadline(st));
 }
 
 void ts_stack_set_trace_mask(struct ts_stack *st, uint32_t mask)

@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "tapstack/netdev.h"
+#include "tapstack/pcb.h"
 #include "tapstack/stack.h"
 
 #ifdef __cplusplus
@@ -61,8 +62,8 @@ void ts_net_counters_foreach(struct ts_net *net, ts_counter_fn fn, void *ctx);
 
 /* ---- sockets ------------------------------------------------------------------- */
 
-/* AF_INET; SOCK_DGRAM with protocol 0/IPPROTO_UDP, or SOCK_DGRAM with IPPROTO_ICMP (ping socket).
- * type may carry SOCK_NONBLOCK. */
+/* AF_INET; SOCK_DGRAM with protocol 0/IPPROTO_UDP, SOCK_DGRAM with IPPROTO_ICMP (ping socket),
+ * or SOCK_STREAM with protocol 0/IPPROTO_TCP. type may carry SOCK_NONBLOCK. */
 int ts_socket(int domain, int type, int protocol);
 int ts_socket_on(struct ts_net *net, int domain, int type, int protocol);
 
@@ -87,12 +88,43 @@ ssize_t ts_recv(int fd, void *buf, size_t len, int flags);
  * ENOMEM if that cannot be had, and the datagram stays queued.
  */
 ssize_t ts_recvmsg(int fd, struct msghdr *msg, int flags);
+/*
+ * Closes the descriptor. A TCP connection closes gracefully in the background
+ * (queued data is still delivered, then a FIN), unless SO_LINGER is on with a
+ * zero timeout: then it is aborted with a RST. With SO_LINGER and a positive
+ * timeout a blocking close waits (up to that long) until the FIN is acknowledged.
+ */
 int ts_close(int fd);
+
+/* ---- streams (SOCK_STREAM) ----------------------------------------------------- */
+
+int ts_listen(int fd, int backlog);
+/* Blocks until a connection is ready (unless non-blocking: EAGAIN). flags: SOCK_NONBLOCK for the new socket. */
+int ts_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+int ts_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+/* SHUT_RD, SHUT_WR, SHUT_RDWR. */
+int ts_shutdown(int fd, int how);
+/*
+ * Stream semantics for ts_send/ts_recv on SOCK_STREAM: a blocking send waits
+ * until all of buf is queued (or SO_SNDTIMEO passes: then the bytes queued so
+ * far, or EAGAIN if none); a non-blocking one queues what fits (a partial
+ * write). EPIPE after shutdown(SHUT_WR) or a reset (no SIGPIPE is raised).
+ * ts_recv returns 0 at end of stream; MSG_WAITALL waits for len bytes.
+ * connect on a stream: blocking waits for the handshake (ECONNREFUSED,
+ * ETIMEDOUT ...); non-blocking returns EINPROGRESS, then POLLOUT, then SO_ERROR.
+ */
+
+/* A TCP_INFO-like snapshot (see struct ts_tcp_info in tapstack/pcb.h). Also getsockopt(IPPROTO_TCP, TCP_INFO)
+ * with optval a struct ts_tcp_info. */
+int ts_tcp_info(int fd, struct ts_tcp_info *info);
 
 /* Standard struct pollfd holding ts descriptors; POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL. */
 int ts_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 
-/* SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_ERROR, SO_TYPE.
+/* SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_ERROR, SO_TYPE,
+ *             SO_KEEPALIVE, SO_LINGER, SO_ACCEPTCONN.
+ * IPPROTO_TCP: TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, TCP_INFO,
+ *             TCP_CONGESTION ("cubic" or "reno", a string as on Linux).
  * IPPROTO_IP: IP_TTL, IP_MTU_DISCOVER (IP_PMTUDISC_DO sets DF),
  *             IP_RECVTTL and IP_RECVTOS (int booleans: ts_recvmsg control messages). */
 int ts_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);

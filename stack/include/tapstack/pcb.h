@@ -13,6 +13,7 @@
  *                      writes an ICMP echo request (header + data); the stack sets the
  *                      identifier to the pcb's local "port" and fills the checksum;
  *                      reads return echo replies whose identifier matches.
+ *   TS_PCB_TCP         a byte stream (RFC 9293); see "streams" below.
  */
 #ifndef TAPSTACK_PCB_H
 #define TAPSTACK_PCB_H
@@ -31,7 +32,7 @@ extern "C" {
 enum ts_pcb_type {
     TS_PCB_UDP = 1,
     TS_PCB_ICMP_ECHO = 2,
-    /* TS_PCB_TCP comes with the TCP issue. */
+    TS_PCB_TCP = 3,
 };
 
 /* Readiness bits, the same meaning as poll(2)'s. */
@@ -54,8 +55,16 @@ struct ts_sockaddr {
 
 /* Returns NULL with *err set (-EMFILE at the socket limit, -EPROTONOSUPPORT, -ENOMEM). */
 struct ts_pcb *ts_pcb_open(struct ts_stack *st, enum ts_pcb_type type, int *err);
-/* Frees the pcb and everything queued on it. Never fails. */
+/*
+ * Gives the pcb back. A datagram pcb is freed with everything queued on it.
+ * A TCP pcb is closed gracefully (RFC 9293 3.10.4: queued data is still sent,
+ * then a FIN); the connection lives on inside the stack until it has finished
+ * (FIN-WAIT, TIME-WAIT) but the pcb must not be used again. A listener's
+ * unaccepted connections are reset. ts_pcb_close acts at the latest time the
+ * stack has seen; ts_pcb_close_at passes the time explicitly.
+ */
 void ts_pcb_close(struct ts_pcb *pcb);
+void ts_pcb_close_at(struct ts_pcb *pcb, ts_time now);
 
 void ts_pcb_set_event_callback(struct ts_pcb *pcb, ts_pcb_event_fn fn, void *ctx);
 void *ts_pcb_event_ctx(const struct ts_pcb *pcb);
@@ -104,9 +113,96 @@ enum ts_pcb_option {
     TS_OPT_SNDBUF,    /* bytes; UDP keeps no send queue, recorded for getsockopt */
     TS_OPT_TTL,       /* IP_TTL, 1..255 */
     TS_OPT_DONTFRAG,  /* set DF on outgoing datagrams; larger than the MTU fails with EMSGSIZE */
+    /* TCP only */
+    TS_OPT_NODELAY,     /* bool: no Nagle (RFC 896) */
+    TS_OPT_KEEPALIVE,   /* bool (RFC 9293 3.8.4 / RFC 1122 4.2.3.6) */
+    TS_OPT_KEEPIDLE,    /* seconds idle before the first probe */
+    TS_OPT_KEEPINTVL,   /* seconds between probes */
+    TS_OPT_KEEPCNT,     /* unanswered probes before ETIMEDOUT */
+    TS_OPT_CONGESTION,  /* enum ts_tcp_congestion */
+    TS_OPT_MAXSEG,      /* bytes: caps the MSS we send and use */
 };
+
+enum ts_tcp_congestion { TS_CC_CUBIC = 0, TS_CC_RENO = 1 };
 int ts_pcb_setopt(struct ts_pcb *pcb, enum ts_pcb_option opt, int value);
 int ts_pcb_getopt(const struct ts_pcb *pcb, enum ts_pcb_option opt, int *value);
+
+/* ---- streams (TS_PCB_TCP) ------------------------------------------------------
+ *
+ * ts_pcb_bind and ts_pcb_local/remote work as for datagrams. Readiness:
+ *   READABLE  data to read, or the peer's FIN (a read returns 0), or (listener) a
+ *             connection to accept
+ *   WRITABLE  connected and the send buffer has room
+ *   ERROR     a pending error: ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH
+ *   HUP       both directions are finished (closed or reset)
+ */
+
+/* Passive open (RFC 9293 3.10.1). backlog bounds the connections waiting for accept (at least 1).
+ * -EINVAL if not bound or not in CLOSED; binds an ephemeral port first if needed, as Linux does. */
+int ts_pcb_listen(struct ts_pcb *pcb, int backlog);
+/* Takes the oldest established connection from a listener: a new pcb, or NULL with *err = -EAGAIN
+ * (none yet), -EINVAL (not listening). */
+struct ts_pcb *ts_pcb_accept(struct ts_pcb *listener, int *err);
+
+/*
+ * For TCP, ts_pcb_connect starts an active open and returns -EINPROGRESS; the
+ * pcb turns WRITABLE when established, or ERROR (ECONNREFUSED, ETIMEDOUT,
+ * EHOSTUNREACH) if it fails. -EISCONN if already connected, -EALREADY while
+ * connecting, -EADDRNOTAVAIL when no ephemeral port is free for that peer.
+ */
+
+/*
+ * Queues up to len bytes for sending and returns how many were taken (fewer when
+ * the send buffer fills: a partial write), -EAGAIN if none fit, -ENOTCONN before
+ * the connection is established, -EPIPE after shutdown(SHUT_WR) or once the peer
+ * reset, or a pending error.
+ */
+ssize_t ts_pcb_send(struct ts_pcb *pcb, ts_time now, const void *data, size_t len);
+/*
+ * Copies up to cap received bytes (peek leaves them queued). Returns the count,
+ * 0 at end of stream (the peer's FIN, all data read), -EAGAIN when nothing is
+ * there yet, -ENOTCONN if never connected, or a pending error (-ECONNRESET ...).
+ * Reading opens the receive window; the stack sends a window update when it
+ * grows enough (RFC 9293 3.8.6.2.2).
+ */
+ssize_t ts_pcb_recv(struct ts_pcb *pcb, ts_time now, void *buf, size_t cap, bool peek);
+
+enum ts_shutdown_how { TS_SHUT_RD = 0, TS_SHUT_WR = 1, TS_SHUT_RDWR = 2 };
+/* SHUT_WR sends a FIN after queued data; SHUT_RD discards what arrives. -ENOTCONN if not connected. */
+int ts_pcb_shutdown(struct ts_pcb *pcb, ts_time now, enum ts_shutdown_how how);
+/* Aborts: sends a RST (unless never synchronized) and frees the pcb (SO_LINGER with a zero timeout). */
+void ts_pcb_abort(struct ts_pcb *pcb, ts_time now);
+
+enum ts_tcp_state {
+    TS_TCP_CLOSED,
+    TS_TCP_LISTEN,
+    TS_TCP_SYN_SENT,
+    TS_TCP_SYN_RECEIVED,
+    TS_TCP_ESTABLISHED,
+    TS_TCP_FIN_WAIT_1,
+    TS_TCP_FIN_WAIT_2,
+    TS_TCP_CLOSE_WAIT,
+    TS_TCP_CLOSING,
+    TS_TCP_LAST_ACK,
+    TS_TCP_TIME_WAIT,
+};
+const char *ts_tcp_state_name(enum ts_tcp_state state);
+
+/* A TCP_INFO-like snapshot. Times in microseconds. */
+struct ts_tcp_info {
+    enum ts_tcp_state state;
+    ts_time srtt, rttvar, rto;
+    uint32_t snd_mss, rcv_mss;
+    uint32_t cwnd, ssthresh;   /* bytes */
+    uint32_t snd_wnd, rcv_wnd; /* bytes, after scaling */
+    uint8_t snd_wscale, rcv_wscale;
+    bool timestamps, sack, nodelay;
+    uint64_t retransmits;      /* segments sent again */
+    uint64_t bytes_sent, bytes_acked, bytes_received;
+    uint32_t unacked;          /* bytes in flight */
+    const char *congestion;    /* "cubic" or "reno" */
+};
+int ts_pcb_tcp_info(const struct ts_pcb *pcb, struct ts_tcp_info *info);
 
 /* Bytes of the next datagram, or -EAGAIN (FIONREAD-like). */
 ssize_t ts_pcb_next_size(const struct ts_pcb *pcb);

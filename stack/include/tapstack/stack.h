@@ -92,6 +92,10 @@ struct ts_stack_limits {
     unsigned icmp_error_burst;       /* token-bucket depth */
     unsigned max_sockets;            /* protocol control blocks open at once */
     size_t udp_rcvbuf_default;       /* bytes queued per UDP socket unless SO_RCVBUF says otherwise */
+    size_t tcp_rcvbuf_default;       /* receive buffer per connection unless SO_RCVBUF says otherwise */
+    size_t tcp_sndbuf_default;       /* send buffer per connection unless SO_SNDBUF says otherwise */
+    size_t tcp_ooo_max_bytes;        /* out-of-order data held per connection */
+    unsigned tcp_syn_queue;          /* half-open connections per listener before SYN cookies */
 };
 
 struct ts_stack_timing {
@@ -99,6 +103,16 @@ struct ts_stack_timing {
     ts_time arp_retry_interval;   /* between ARP requests for an unresolved address */
     unsigned arp_max_retries;     /* requests sent before giving up with EHOSTUNREACH */
     ts_time reasm_timeout;        /* RFC 791: fragments of an incomplete datagram are discarded after this */
+    ts_time tcp_msl;              /* TIME-WAIT lasts 2*MSL (RFC 9293 3.4.2) */
+    ts_time tcp_rto_initial;      /* RFC 6298 2.1: 1 s */
+    ts_time tcp_rto_min;          /* RFC 6298 2.4 says 1 s; Linux uses 200 ms */
+    ts_time tcp_rto_max;          /* RFC 6298 2.5: at least 60 s */
+    unsigned tcp_syn_retries;     /* SYN retransmissions before ETIMEDOUT */
+    unsigned tcp_data_retries;    /* data retransmissions in a row before ETIMEDOUT (RFC 1122 4.2.3.5 R2) */
+    ts_time tcp_delack;           /* delayed-ACK timer (at most 500 ms, RFC 1122 4.2.3.2) */
+    ts_time tcp_fin_wait2_timeout;/* an orphaned FIN-WAIT-2 connection gives up after this */
+    ts_time tcp_keepidle, tcp_keepintvl;
+    unsigned tcp_keepcnt;
 };
 
 struct ts_stack_config {

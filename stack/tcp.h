@@ -1,0 +1,209 @@
+/*
+ * TCP inside the core (RFC 9293 and the extensions the tapstack issue lists).
+ *
+ *   tcp.c         connections' life: creation, the one place state changes (tcp_set_state),
+ *                 user calls (connect, send, recv, shutdown, close, abort), options, TCP_INFO
+ *   tcp_listen.c  passive open: listeners, the SYN queue, SYN cookies, the accept queue
+ *   tcp_in.c      segment arrival, RFC 9293 3.10.7 step by step
+ *   tcp_out.c     what to send and when: data within the windows, Nagle, ACKs, SYN, FIN, RST
+ *   tcp_timer.c   retransmission (RFC 6298), delayed ACK, persist, keepalive, TIME-WAIT
+ *   tcp_buf.c     the send and receive byte rings and the out-of-order queue
+ *   tcp_cc.c      congestion control (RFC 5681, RFC 6582, RFC 9438)
+ *   tcp_isn.c     ISNs (RFC 6528) and SYN cookies
+ *
+ * Input:  ipv4_deliver -> tcp_input -> (listener) tcp_listen_input | tcp_segment_arrives
+ * Output: tcp_output -> tcp_send_segment -> ipv4_output
+ */
+#ifndef TS_TCP_H
+#define TS_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "tcp_cc.h"
+#include "tcp_isn.h"
+#include "tcp_seq.h"
+#include "wire/tcp.h"
+
+/* A byte ring: the send buffer (bytes from SND.UNA on) and the receive buffer (bytes not yet read). */
+struct tcp_ring {
+    uint8_t *data; /* allocated when the first byte arrives, freed when empty and idle */
+    size_t cap;    /* the buffer size the socket asked for */
+    size_t start;  /* index of the first byte */
+    size_t len;    /* bytes held */
+};
+
+/* A received segment's essentials, parsed once and passed down (no file-static "current segment"). */
+struct tcp_segment {
+    struct tcp_hdr hdr;
+    const uint8_t *data;
+    size_t len;        /* data bytes */
+    uint32_t seg_len;  /* RFC 9293 SEG.LEN: data plus one for SYN and one for FIN */
+    ts_ipv4_addr src, dst;
+    uint8_t ttl;
+};
+
+struct tcp_conn {
+    enum ts_tcp_state state;
+    struct ts_pcb *pcb;        /* the pcb this connection belongs to (freed together) */
+    struct ts_pcb *listener;   /* for a passive open until accepted: the listener it came from */
+    bool accepted;             /* handed to the user by accept (or an active open) */
+    bool user_closed;          /* the user gave the pcb back: free it when the connection ends */
+
+    /* RFC 9293 3.3.1: send sequence variables */
+    uint32_t iss, snd_una, snd_nxt, snd_max, snd_wl1, snd_wl2;
+    uint32_t snd_wnd;          /* bytes (scaled) */
+    uint32_t max_snd_wnd;      /* largest window the peer offered: SWS avoidance (RFC 9293 3.8.6.2.1) */
+    /* receive sequence variables */
+    uint32_t irs, rcv_nxt;
+    uint32_t rcv_adv;          /* right edge of the window we advertised last */
+
+    /* negotiated options */
+    uint16_t snd_mss;          /* what we may send per segment (peer's MSS option, capped) */
+    uint16_t rcv_mss;          /* what we announced */
+    uint16_t user_mss;         /* TCP_MAXSEG, 0 = none */
+    bool wscale_ok;
+    uint8_t snd_wscale;        /* the peer's shift: applied to windows it advertises */
+    uint8_t rcv_wscale;        /* our shift: applied to windows we advertise */
+    bool ts_ok;
+    uint32_t ts_recent;        /* RFC 7323 4.3: TS.Recent */
+    ts_time ts_recent_age;     /* when TS.Recent was last updated (PAWS 24-day rule) */
+    uint32_t last_ack_sent;    /* RFC 7323 4.3: Last.ACK.sent */
+    bool sack_ok;
+
+    /* buffers */
+    struct tcp_ring snd;       /* bytes from SND.UNA to the last byte the user queued */
+    struct tcp_ring rcv;       /* in-order bytes the user has not read */
+    struct ts_pbuf *ooo;       /* out-of-order segments, sorted by ->offset (their sequence number) */
+    size_t ooo_bytes;
+
+    /* the FIN we send: queued by close/shutdown, sent after the data */
+    bool fin_queued;
+    bool fin_sent;
+    uint32_t fin_seq;
+    bool fin_received;         /* the peer's FIN is in sequence (RCV.NXT covers it) */
+    bool read_shutdown;        /* SHUT_RD: arriving data is acknowledged and thrown away */
+
+    /* RFC 6298 */
+    ts_time srtt, rttvar, rto;
+    bool have_rtt;
+    bool rtt_timing;           /* Karn: timing one segment, none retransmitted since */
+    uint32_t rtt_seq;
+    ts_time rtt_started;
+    unsigned backoff;          /* RTO doublings since the last ACK of new data */
+    unsigned retransmits_in_row;
+
+    /* congestion control and loss recovery */
+    struct tcp_cc cc;
+    unsigned dupacks;
+    uint32_t recover;          /* RFC 6582: highest sequence sent when recovery began */
+    ts_time last_send;         /* for the idle restart (RFC 5681 4.1) */
+    /* RFC 2018 / RFC 6675: what the peer told us it holds beyond SND.UNA */
+    struct tcp_sack_block sacked[8];
+    unsigned sacked_count;
+    uint32_t high_rxt;         /* RFC 6675 HighRxt: highest sequence retransmitted in this recovery */
+
+    /* delayed ACK (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2) */
+    unsigned segments_unacked; /* full-sized segments received since our last ACK */
+    bool ack_pending;
+
+    /* timers: absolute deadlines, TS_TIME_NEVER when off */
+    ts_time rto_at, delack_at, persist_at, keepalive_at, timewait_at;
+    unsigned persist_backoff;
+    bool sws_override;         /* RFC 9293 3.8.6.2.1: the override timeout fired; send what the window allows */
+    unsigned keepalive_probes;
+
+    /* user options */
+    bool nodelay;
+    bool keepalive;
+    ts_time keepidle, keepintvl;
+    unsigned keepcnt;
+
+    /* statistics for TCP_INFO */
+    uint64_t retransmits;
+    uint64_t bytes_sent, bytes_acked, bytes_received;
+};
+
+/* ---- tcp.c ---- */
+struct tcp_conn *tcp_conn_new(struct ts_pcb *pcb);
+void tcp_conn_free(struct ts_stack *st, struct tcp_conn *c);
+/* The one place a connection changes state; it traces every transition. */
+void tcp_set_state(struct ts_stack *st, ts_time now, struct tcp_conn *c, enum ts_tcp_state next, const char *why);
+/* Ends the connection: error to the user (0 for none), timers off, pcb freed if the user closed it. */
+void tcp_conn_finish(struct ts_stack *st, ts_time now, struct tcp_conn *c, int err);
+struct ts_pcb *tcp_find(struct ts_stack *st, ts_ipv4_addr local, uint16_t lport, ts_ipv4_addr remote,
+                        uint16_t rport, bool *is_listener);
+uint16_t tcp_mss_for_link(const struct ts_stack *st);
+void tcp_notify(struct tcp_conn *c);
+/* Relative sequence numbers for traces (RFC: "relative to the ISNs"). */
+uint32_t tcp_rel_snd(const struct tcp_conn *c, uint32_t seq);
+uint32_t tcp_rel_rcv(const struct tcp_conn *c, uint32_t seq);
+
+int tcp_user_connect(struct ts_pcb *pcb, ts_time now, const struct ts_sockaddr *remote);
+void tcp_user_close(struct ts_pcb *pcb, ts_time now);
+uint32_t tcp_pcb_events(const struct ts_pcb *pcb);
+/* The TCP-level options (TS_OPT_NODELAY ...); -ENOPROTOOPT on other pcbs. */
+int tcp_setopt(struct ts_pcb *pcb, enum ts_pcb_option opt, int value);
+int tcp_getopt(const struct ts_pcb *pcb, enum ts_pcb_option opt, int *value);
+/* SO_RCVBUF / SO_SNDBUF on a connection: resizes buffers that hold no data yet. */
+int tcp_apply_buffer_size(struct ts_pcb *pcb);
+/* An ICMP error about one of our segments (RFC 1122 4.2.3.9). */
+void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int err, bool hard);
+
+/* ---- tcp_in.c ---- */
+void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
+void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg);
+/* Applies the peer's SYN options (MSS, window scale, timestamps, SACK-permitted) to c. */
+void tcp_apply_syn_options(struct ts_stack *st, struct tcp_conn *c, const struct tcp_options *opt);
+
+/* ---- tcp_listen.c ---- */
+void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener, const struct tcp_segment *seg);
+/* A child of listener became established: move it to the accept queue. */
+void tcp_listen_established(struct ts_stack *st, ts_time now, struct tcp_conn *child);
+void tcp_listen_close(struct ts_stack *st, ts_time now, struct ts_pcb *listener);
+void tcp_listen_forget_child(struct ts_stack *st, struct tcp_conn *child);
+
+/* ---- tcp_out.c ---- */
+/* Sends whatever the windows, Nagle and the state allow, including a FIN. */
+void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c);
+void tcp_send_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c);
+void tcp_send_syn(struct ts_stack *st, ts_time now, struct tcp_conn *c);
+/* RFC 9293 3.10.7.1: the reset for a segment that belongs to no connection (or an unacceptable one). */
+void tcp_send_reset_for(struct ts_stack *st, ts_time now, const struct tcp_segment *seg);
+/* A RST with the connection's current SND.NXT (abort, RFC 9293 3.10.5). */
+void tcp_send_rst(struct ts_stack *st, ts_time now, struct tcp_conn *c);
+/* Retransmits the segment at SND.UNA (RTO, fast retransmit) or at seq (SACK recovery). */
+void tcp_retransmit(struct ts_stack *st, ts_time now, struct tcp_conn *c, uint32_t seq);
+/* The window we would advertise now (bytes, before scaling). */
+uint32_t tcp_receive_window(const struct tcp_conn *c);
+/* A zero-window probe (RFC 9293 3.8.6.1) or keepalive probe: one byte below SND.UNA or one new byte. */
+void tcp_send_probe(struct ts_stack *st, ts_time now, struct tcp_conn *c, bool keepalive);
+
+/* ---- tcp_timer.c ---- */
+void tcp_poll(struct ts_stack *st, ts_time now);
+ts_time tcp_next_deadline(const struct ts_stack *st);
+void tcp_rto_arm(struct ts_stack *st, ts_time now, struct tcp_conn *c);
+void tcp_rtt_sample(struct ts_stack *st, ts_time now, struct tcp_conn *c, ts_time rtt);
+void tcp_keepalive_reset(struct tcp_conn *c, ts_time now);
+void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c);
+
+/* ---- tcp_buf.c ---- */
+size_t tcp_ring_space(const struct tcp_ring *r);
+/* Appends up to len bytes; returns how many fit. Allocates the ring on first use (-1 on no memory). */
+ssize_t tcp_ring_append(struct ts_stack *st, struct tcp_ring *r, const uint8_t *data, size_t len);
+/* Copies len bytes starting offset bytes after the start, without consuming. */
+void tcp_ring_copy_out(const struct tcp_ring *r, size_t offset, uint8_t *out, size_t len);
+void tcp_ring_consume(struct ts_stack *st, struct tcp_ring *r, size_t len);
+void tcp_ring_free(struct ts_stack *st, struct tcp_ring *r);
+/* Queues an out-of-order segment (bounded per connection); false if it does not fit. */
+bool tcp_ooo_insert(struct ts_stack *st, struct tcp_conn *c, uint32_t seq, const uint8_t *data, size_t len,
+                    bool fin);
+/* Moves now-in-order data from the out-of-order queue to the receive ring; returns true if a FIN became in order. */
+bool tcp_ooo_drain(struct ts_stack *st, struct tcp_conn *c);
+void tcp_ooo_clear(struct ts_stack *st, struct tcp_conn *c);
+/* Our SACK blocks (RFC 2018 4): the out-of-order queue as ranges, most recent first; returns the count. */
+unsigned tcp_sack_blocks(const struct tcp_conn *c, struct tcp_sack_block *out, unsigned max);
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * Byte rings for the send and receive buffers, and the out-of-order queue.
+ * A ring's memory is allocated when the first byte arrives and released when it
+ * drains, so an idle connection holds no buffer (what lets many connections fit).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcp.h"
+
+size_t tcp_ring_space(const struct tcp_ring *r)
+{
+    return r->cap - r->len;
+}
+
+ssize_t tcp_ring_append(struct ts_stack *st, struct tcp_ring *r, const uint8_t *data, size_t len)
+{
+    size_t n = len < tcp_ring_space(r) ? len : tcp_ring_space(r);
+    if (n == 0)
+        return 0;
+    if (r->data == NULL) {
+        r->data = malloc(r->cap);
+        if (r->data == NULL) {
+            st->counters.mem.drop_no_memory++;
+            return -1;
+        }
+        st->mem_in_use += r->cap;
+        r->start = 0;
+    }
+    size_t tail = (r->start + r->len) % r->cap;
+    size_t first = n < r->cap - tail ? n : r->cap - tail;
+    memcpy(r->data + tail, data, first);
+    memcpy(r->data, data + first, n - first);
+    r->len += n;
+    return (ssize_t)n;
+}
+
+void tcp_ring_copy_out(const struct tcp_ring *r, size_t offset, uint8_t *out, size_t len)
+{
+    size_t from = (r->start + offset) % r->cap;
+    size_t first = len < r->cap - from ? len : r->cap - from;
+    memcpy(out, r->data + from, first);
+    memcpy(out + first, r->data, len - first);
+}
+
+void tcp_ring_free(struct ts_stack *st, struct tcp_ring *r)
+{
+    if (r->data != NULL) {
+        st->mem_in_use -= r->cap;
+        free(r->data);
+    }
+    r->data = NULL;
+    r->start = 0;
+    r->len = 0;
+}
+
+void tcp_ring_consume(struct ts_stack *st, struct tcp_ring *r, size_t len)
+{
+    if (len > r->len)
+        len = r->len;
+    r->len -= len;
+    r->start = r->len == 0 ? 0 : (r->start + len) % r->cap;
+    if (r->len == 0)
+        tcp_ring_free(st, r);
+}
+
+void tcp_ooo_clear(struct ts_stack *st, struct tcp_conn *c)
+{
+    pbuf_free_chain(st, c->ooo);
+    c->ooo = NULL;
+    c->ooo_bytes = 0;
+}
+
+/*
+ * Queues [seq, seq+len) (+FIN) keeping the queue sorted and free of overlap:
+ * bytes already held are trimmed from the new segment, so each byte is stored once.
+ */
+bool tcp_ooo_insert(struct ts_stack *st, struct tcp_conn *c, uint32_t seq, const uint8_t *data, size_t len,
+                    bool fin)
+{
+    struct ts_pbuf **pp = &c->ooo;
+    while (*pp != NULL && SEQ_LEQ((*pp)->offset + (uint32_t)(*pp)->len, seq))
+        pp = &(*pp)->next;
+    /* Trim the front against the segment before (if it covers part of ours). */
+    if (*pp != NULL && SEQ_LT((*pp)->offset, seq + (uint32_t)len) && SEQ_LEQ((*pp)->offset, seq)) {
+        uint32_t covered = (*pp)->offset + (uint32_t)(*pp)->len - seq;
+        if (covered >= len && !fin)
+            return true; /* all of it is already here */
+        if (covered > len)
+            covered = (uint32_t)len;
+        seq += covered;
+        data += covered;
+        len -= covered;
+        pp = &(*pp)->next;
+    }
+    /* Trim the end against the segment after. */
+    if (*pp != NULL && SEQ_LT((*pp)->offset, seq + (uint32_t)len)) {
+        len = (*pp)->offset - seq;
+        fin = false;
+    }
+    if (len == 0 && !fin)
+        return true;
+    if (c->ooo_bytes + len > st->cfg.limits.tcp_ooo_max_bytes)
+        return false;
+    struct ts_pbuf *pb = pbuf_alloc(st, 0, len);
+    if (pb == NULL)
+        return false;
+    if (len > 0)
+        memcpy(pb->data, data, len);
+    pb->offset = seq;
+    pb->peer_port = fin ? 1 : 0; /* marks a segment that carried the FIN */
+    pb->next = *pp;
+    *pp = pb;
+    c->ooo_bytes += len;
+    return true;
+}
+
+bool tcp_ooo_drain(struct ts_stack *st, struct tcp_conn *c)
+{
+    bool fin = false;
+    while (c->ooo != NULL && SEQ_LEQ(c->ooo->offset, c->rcv_nxt)) {
+        struct ts_pbuf *pb = c->ooo;
+        uint32_t end = pb->offset + (uint32_t)pb->len;
+        if (SEQ_GT(end, c->rcv_nxt) || (pb->peer_port == 1 && end == c->rcv_nxt)) {
+            size_t skip = c->rcv_nxt - pb->offset;
+            size_t n = pb->len - skip;
+            if (!c->read_shutdown)
+                tcp_ring_append(st, &c->rcv, pb->data + skip, n);
+            c->rcv_nxt += (uint32_t)n;
+            c->bytes_received += n;
+            if (pb->peer_port == 1)
+                fin = true;
+        }
+        c->ooo = pb->next;
+        c->ooo_bytes -= pb->len;
+        pbuf_free(st, pb);
+        if (fin)
+            break;
+    }
+    return fin;
+}
+
+/* RFC 2018 4: the first block reports the most recently received segment; we report in queue order
+ * starting from the block holding the newest data is not tracked, so the lowest holes come first,
+ * which is what a sender repairing from SND.UNA upward needs most. */
+unsigned tcp_sack_blocks(const struct tcp_conn *c, struct tcp_sack_block *out, unsigned max)
+{
+    unsigned n = 0;
+    for (const struct ts_pbuf *pb = c->ooo; pb != NULL && n < max; pb = pb->next) {
+        uint32_t left = pb->offset, right = pb->offset + (uint32_t)pb->len;
+        if (n > 0 && out[n - 1].right == left) {
+            out[n - 1].right = right; /* adjacent segments form one block */
+            continue;
+        }
+        if (left == right)
+            continue;
+        out[n].left = left;
+        out[n].right = right;
+        n++;
+    }
+    return n;
+}

@@ -1,0 +1,653 @@
+/*
+ * Segment arrival (RFC 9293 3.10.7), in the RFC's order, with RFC 5961's
+ * stricter RST/SYN/ACK checks, RFC 7323's PAWS and RTT measurement, RFC 2018
+ * SACK, and RFC 5681 / RFC 6582 loss recovery.
+ *
+ *   tcp_input                 parse, find the connection (or listener, or none)
+ *   tcp_segment_arrives       per state:
+ *     tcp_syn_sent_arrives      3.10.7.3
+ *     otherwise                 3.10.7.4: first..eighth check
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "tcp.h"
+#include "wire/icmp.h"
+
+/* ---- input dispatch ------------------------------------------------------------ */
+
+static bool tcp_parse_segment(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx, struct tcp_segment *seg)
+{
+    switch (tcp_parse(rx->payload, rx->payload_len, rx->hdr.src, rx->hdr.dst, &seg->hdr, &seg->data, &seg->len)) {
+    case TCP_PARSE_OK:
+        break;
+    case TCP_PARSE_TRUNCATED:
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_truncated, "%zu bytes", rx->payload_len);
+        return false;
+    case TCP_PARSE_BAD_OFFSET:
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_offset, "data offset outside 20..%zu", rx->payload_len);
+        return false;
+    case TCP_PARSE_BAD_CHECKSUM:
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_checksum, "checksum does not verify");
+        return false;
+    case TCP_PARSE_BAD_OPTION:
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_option, "malformed option");
+        return false;
+    }
+    seg->src = rx->hdr.src;
+    seg->dst = rx->hdr.dst;
+    seg->ttl = rx->hdr.ttl;
+    seg->seg_len = (uint32_t)seg->len + ((seg->hdr.flags & TCP_SYN) ? 1 : 0) + ((seg->hdr.flags & TCP_FIN) ? 1 : 0);
+    return true;
+}
+
+void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
+{
+    struct tcp_segment seg;
+    char flags[32];
+    if (!tcp_parse_segment(st, now, rx, &seg))
+        return;
+    st->counters.tcp.rx_segments++;
+    /* RFC 9293 3.9.1 (MUST-57): a segment to a broadcast or multicast address is discarded. */
+    if (rx->to_broadcast) {
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_broadcast, "to a broadcast address");
+        return;
+    }
+    bool is_listener;
+    struct ts_pcb *pcb = tcp_find(st, seg.dst, seg.hdr.dst_port, seg.src, seg.hdr.src_port, &is_listener);
+    const struct tcp_conn *c = pcb != NULL ? pcb->tcp : NULL;
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_RX, "rx %u > %u [%s] seq %u ack %u win %u len %zu", seg.hdr.src_port,
+             seg.hdr.dst_port, tcp_flags_format(seg.hdr.flags, flags), c ? tcp_rel_rcv(c, seg.hdr.seq) : seg.hdr.seq,
+             c ? tcp_rel_snd(c, seg.hdr.ack) : seg.hdr.ack, seg.hdr.window, seg.len);
+    if (pcb == NULL) {
+        /* RFC 9293 3.10.7.1: CLOSED. An incoming RST is discarded; anything else is answered with a RST. */
+        if (seg.hdr.flags & TCP_RST) {
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_rst_no_socket, "reset for no connection");
+            return;
+        }
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_socket, "port %u: answering with a reset", seg.hdr.dst_port);
+        tcp_send_reset_for(st, now, &seg);
+        return;
+    }
+    if (is_listener) {
+        tcp_listen_input(st, now, pcb, &seg);
+        return;
+    }
+    tcp_segment_arrives(st, now, pcb->tcp, &seg);
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+void tcp_apply_syn_options(struct ts_stack *st, struct tcp_conn *c, const struct tcp_options *opt)
+{
+    /* RFC 9293 3.7.1 (MUST-15): without an MSS option, assume 536. Clamp what the peer says to sane bounds:
+     * at least 88 (Linux's floor, so a hostile MSS of 1 cannot make us send a segment per byte). */
+    uint32_t mss = opt->has_mss ? opt->mss : 536;
+    if (mss < 88)
+        mss = 88;
+    uint32_t ours = tcp_mss_for_link(st);
+    if (mss > ours)
+        mss = ours;
+    if (c->user_mss != 0 && mss > c->user_mss)
+        mss = c->user_mss;
+    /* RFC 7323 2.2: scaling is on only if both SYNs carried the option; the shift is at most 14 (2.3). */
+    c->wscale_ok = opt->has_wscale;
+    c->snd_wscale = opt->wscale > 14 ? 14 : opt->wscale;
+    if (!c->wscale_ok)
+        c->rcv_wscale = 0;
+    c->ts_ok = opt->has_timestamps;
+    if (c->ts_ok)
+        c->ts_recent = opt->ts_val;
+    c->sack_ok = opt->sack_permitted;
+    /* RFC 7323 3.2: the timestamp option's 12 bytes come out of every segment's payload. */
+    c->snd_mss = (uint16_t)(mss - (c->ts_ok ? 12 : 0));
+    tcp_cc_init(&c->cc, c->pcb->congestion, c->snd_mss);
+    /* RFC 5681 3.1 / RFC 6928 2: if the SYN or SYN,ACK had to be retransmitted, start from one segment. */
+    if (c->retransmits > 0)
+        c->cc.cwnd = c->snd_mss;
+}
+
+/* ---- RFC 5961 challenge ACKs ----------------------------------------------------- */
+
+/* RFC 5961 7: challenge ACKs are rate limited (Linux: 1000 a second per host, here per stack). */
+static void tcp_challenge_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const char *why)
+{
+    if (now - st->tcp_challenge_window_start >= TS_SEC(1)) {
+        st->tcp_challenge_window_start = now;
+        st->tcp_challenge_acks = 0;
+    }
+    if (st->tcp_challenge_acks >= 1000) {
+        st->counters.tcp.challenge_acks_limited++;
+        return;
+    }
+    st->tcp_challenge_acks++;
+    st->counters.tcp.challenge_acks++;
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "challenge ACK (RFC 5961): %s", why);
+    tcp_send_ack(st, now, c);
+}
+
+/* ---- SYN-SENT (RFC 9293 3.10.7.3) ------------------------------------------------- */
+
+static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    const struct tcp_hdr *h = &seg->hdr;
+    bool ack_ok = false;
+    /* First, check the ACK bit: it must acknowledge our SYN and nothing more. */
+    if (h->flags & TCP_ACK) {
+        if (SEQ_LEQ(h->ack, c->iss) || SEQ_GT(h->ack, c->snd_nxt)) {
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "ACK %u does not cover our SYN only",
+                    tcp_rel_snd(c, h->ack));
+            if (!(h->flags & TCP_RST))
+                tcp_send_reset_for(st, now, seg);
+            return;
+        }
+        ack_ok = true;
+    }
+    /* Second, the RST bit: only with an acceptable ACK (RFC 5961 3.2); then the connection is refused. */
+    if (h->flags & TCP_RST) {
+        if (!ack_ok) {
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RST without an acceptable ACK");
+            return;
+        }
+        st->counters.tcp.resets_received++;
+        tcp_conn_finish(st, now, c, ECONNREFUSED);
+        return;
+    }
+    /* Fourth, the SYN bit. */
+    if (!(h->flags & TCP_SYN)) {
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "neither SYN nor RST");
+        return;
+    }
+    c->irs = h->seq;
+    c->rcv_nxt = h->seq + 1;
+    c->rcv_adv = c->rcv_nxt;
+    tcp_apply_syn_options(st, c, &h->opt);
+    if (ack_ok) {
+        c->snd_una = h->ack;
+        c->rto_at = TS_TIME_NEVER;
+        c->backoff = 0;
+        if (c->rtt_timing || c->retransmits == 0)
+            tcp_rtt_sample(st, now, c, now - c->rtt_started);
+    }
+    /* RFC 7323 2.2: the window in a SYN is never scaled. */
+    c->snd_wnd = h->window;
+    c->max_snd_wnd = c->snd_wnd;
+    c->snd_wl1 = h->seq;
+    c->snd_wl2 = h->ack;
+    if (SEQ_GT(c->snd_una, c->iss)) {
+        tcp_set_state(st, now, c, TS_TCP_ESTABLISHED, "SYN,ACK received");
+        c->pcb->ever_connected = true;
+        tcp_keepalive_reset(c, now);
+        tcp_send_ack(st, now, c);
+        tcp_notify(c);
+        tcp_output(st, now, c);
+        return;
+    }
+    /* A SYN without ACK: simultaneous open. */
+    tcp_set_state(st, now, c, TS_TCP_SYN_RECEIVED, "SYN received in SYN-SENT (simultaneous open)");
+    tcp_send_syn(st, now, c);
+}
+
+/* ---- the other states (RFC 9293 3.10.7.4) ------------------------------------------ */
+
+/* RFC 9293 3.10.7.4 "first check sequence number": the four cases of the acceptability test. */
+static bool tcp_segment_acceptable(const struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    uint32_t wnd = tcp_receive_window(c);
+    if (SEQ_GT(c->rcv_adv, c->rcv_nxt) && c->rcv_adv - c->rcv_nxt > wnd)
+        wnd = c->rcv_adv - c->rcv_nxt; /* what we offered stays acceptable */
+    uint32_t seq = seg->hdr.seq;
+    if (seg->seg_len == 0) {
+        if (wnd == 0)
+            return seq == c->rcv_nxt;
+        return seq_in_range(seq, c->rcv_nxt, c->rcv_nxt + wnd);
+    }
+    if (wnd == 0)
+        return false;
+    return seq_in_range(seq, c->rcv_nxt, c->rcv_nxt + wnd) ||
+           seq_in_range(seq + seg->seg_len - 1, c->rcv_nxt, c->rcv_nxt + wnd);
+}
+
+/* RFC 7323 5.3: PAWS. A segment whose timestamp is older than TS.Recent is an old duplicate. */
+static bool tcp_paws_rejects(const struct tcp_conn *c, ts_time now, const struct tcp_segment *seg)
+{
+    if (!c->ts_ok || !seg->hdr.opt.has_timestamps || (seg->hdr.flags & TCP_RST))
+        return false;
+    /* 5.5: TS.Recent older than 24 days is invalid, and so cannot reject anything. */
+    if (now - c->ts_recent_age > TS_SEC(24 * 24 * 3600))
+        return false;
+    return SEQ_LT(seg->hdr.opt.ts_val, c->ts_recent);
+}
+
+static void tcp_handle_rst(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    /* RFC 5961 3.2: only an exact match resets; an in-window RST gets a challenge ACK. */
+    if (seg->hdr.seq != c->rcv_nxt) {
+        st->counters.tcp.drop_rst_out_of_window++;
+        tcp_challenge_ack(st, now, c, "RST in the window but not at RCV.NXT");
+        return;
+    }
+    st->counters.tcp.resets_received++;
+    switch (c->state) {
+    case TS_TCP_SYN_RECEIVED:
+        /* Passive: back to LISTEN (the child goes away); active: refused. */
+        tcp_conn_finish(st, now, c, c->listener != NULL ? 0 : ECONNREFUSED);
+        return;
+    case TS_TCP_ESTABLISHED:
+    case TS_TCP_FIN_WAIT_1:
+    case TS_TCP_FIN_WAIT_2:
+    case TS_TCP_CLOSE_WAIT:
+        tcp_conn_finish(st, now, c, ECONNRESET);
+        return;
+    default: /* CLOSING, LAST-ACK, TIME-WAIT */
+        tcp_conn_finish(st, now, c, 0);
+        return;
+    }
+}
+
+/* RFC 2018 / RFC 6675: remember which ranges beyond SND.UNA the peer holds. */
+static void tcp_note_sack(struct tcp_conn *c, const struct tcp_options *opt)
+{
+    if (!c->sack_ok)
+        return;
+    /* Forget blocks SND.UNA has passed. */
+    unsigned kept = 0;
+    for (unsigned i = 0; i < c->sacked_count; i++)
+        if (SEQ_GT(c->sacked[i].right, c->snd_una))
+            c->sacked[kept++] = c->sacked[i];
+    c->sacked_count = kept;
+    for (unsigned i = 0; i < opt->sack_count; i++) {
+        struct tcp_sack_block b = opt->sack[i];
+        /* A block must lie within what we sent (RFC 2018 and RFC 5961's spirit: ignore the impossible). */
+        if (!SEQ_LT(b.left, b.right) || SEQ_LEQ(b.right, c->snd_una) || SEQ_GT(b.right, c->snd_max))
+            continue;
+        bool merged = false;
+        for (unsigned k = 0; k < c->sacked_count && !merged; k++) {
+            struct tcp_sack_block *m = &c->sacked[k];
+            if (SEQ_LEQ(b.left, m->right) && SEQ_LEQ(m->left, b.right)) {
+                m->left = SEQ_MIN(m->left, b.left);
+                m->right = SEQ_MAX(m->right, b.right);
+                merged = true;
+            }
+        }
+        if (!merged && c->sacked_count < sizeof c->sacked / sizeof c->sacked[0])
+            c->sacked[c->sacked_count++] = b;
+    }
+}
+
+/* The first byte at or above from that the peer does not hold (below the highest SACKed byte), or 0 if none. */
+static bool tcp_next_hole(const struct tcp_conn *c, uint32_t from, uint32_t *hole)
+{
+    uint32_t highest = c->snd_una;
+    for (unsigned i = 0; i < c->sacked_count; i++)
+        highest = SEQ_MAX(highest, c->sacked[i].right);
+    uint32_t seq = SEQ_MAX(from, c->snd_una);
+    for (int guard = 0; guard < 16 && SEQ_LT(seq, highest); guard++) {
+        bool covered = false;
+        for (unsigned i = 0; i < c->sacked_count; i++) {
+            if (seq_in_range(seq, c->sacked[i].left, c->sacked[i].right)) {
+                seq = c->sacked[i].right;
+                covered = true;
+            }
+        }
+        if (!covered) {
+            *hole = seq;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* During recovery, resend the next hole the peer reported (RFC 6675 NextSeg rule 1), else SND.UNA. */
+static void tcp_recovery_retransmit(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    uint32_t hole;
+    uint32_t from = SEQ_GT(c->high_rxt, c->snd_una) ? c->high_rxt : c->snd_una;
+    if (c->sack_ok && tcp_next_hole(c, from, &hole)) {
+        tcp_retransmit(st, now, c, hole);
+        c->high_rxt = hole + c->snd_mss;
+        return;
+    }
+    if (!SEQ_GT(c->high_rxt, c->snd_una)) {
+        tcp_retransmit(st, now, c, c->snd_una);
+        c->high_rxt = c->snd_una + c->snd_mss;
+    }
+}
+
+static void tcp_update_window(struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    /* RFC 9293 3.10.7.4: update the send window only from a newer segment (WL1/WL2 guard against old ones). */
+    if (SEQ_LT(c->snd_wl1, seg->hdr.seq) || (c->snd_wl1 == seg->hdr.seq && SEQ_LEQ(c->snd_wl2, seg->hdr.ack))) {
+        c->snd_wnd = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
+        c->snd_wl1 = seg->hdr.seq;
+        c->snd_wl2 = seg->hdr.ack;
+        if (c->snd_wnd > c->max_snd_wnd)
+            c->max_snd_wnd = c->snd_wnd;
+        if (c->snd_wnd > 0)
+            c->persist_at = TS_TIME_NEVER;
+    }
+}
+
+/* An ACK that moves SND.UNA forward: free the acknowledged bytes, measure, grow the window. */
+static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    uint32_t ack = seg->hdr.ack;
+    uint32_t acked = ack - c->snd_una;
+    uint32_t flight = c->snd_max - c->snd_una;
+    /* The FIN's sequence number is not a byte in the ring. */
+    size_t data_acked = acked > c->snd.len ? c->snd.len : acked;
+    tcp_ring_consume(st, &c->snd, data_acked);
+    c->bytes_acked += data_acked;
+    c->snd_una = ack;
+    if (SEQ_LT(c->snd_nxt, c->snd_una))
+        c->snd_nxt = c->snd_una;
+    /* RFC 6298 / RFC 7323 4.1: measure the RTT (timestamps: from TSecr; else the timed segment, Karn). */
+    if (c->ts_ok && seg->hdr.opt.has_timestamps && seg->hdr.opt.ts_ecr != 0) {
+        uint32_t echoed = seg->hdr.opt.ts_ecr;
+        uint32_t now_ms = (uint32_t)(now / 1000);
+        if (SEQ_GEQ(now_ms, echoed))
+            tcp_rtt_sample(st, now, c, (ts_time)(now_ms - echoed) * 1000 + 500);
+    } else if (c->rtt_timing && SEQ_GT(ack, c->rtt_seq)) {
+        c->rtt_timing = false;
+        tcp_rtt_sample(st, now, c, now - c->rtt_started);
+    }
+    c->backoff = 0;
+    c->retransmits_in_row = 0;
+    /* RFC 6582 3.2 step 3: a full acknowledgment ends recovery; a partial one deflates and resends. */
+    if (c->cc.in_recovery) {
+        if (SEQ_GEQ(ack, c->recover)) {
+            tcp_cc_exit_recovery(&c->cc, c->snd_max - c->snd_una);
+            c->dupacks = 0;
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "recovery over (RFC 6582 3.2 step 3): cwnd %u ssthresh %u",
+                     c->cc.cwnd, c->cc.ssthresh);
+        } else {
+            tcp_cc_on_partial_ack(&c->cc, acked);
+            tcp_recovery_retransmit(st, now, c);
+        }
+    } else {
+        c->dupacks = 0;
+        tcp_cc_on_ack(&c->cc, now, acked, c->srtt, flight);
+    }
+    /* RFC 6298 5.2/5.3: all acknowledged: stop the timer; else restart it. */
+    c->rto_at = TS_TIME_NEVER;
+    if (c->snd_max != c->snd_una)
+        tcp_rto_arm(st, now, c);
+}
+
+/* RFC 5681 2 "duplicate acknowledgment", and 3.2 fast retransmit on the third. */
+static void tcp_dup_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    bool duplicate = seg->len == 0 && !(seg->hdr.flags & (TCP_SYN | TCP_FIN)) && c->snd_max != c->snd_una &&
+                     ((uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0)) == c->snd_wnd;
+    if (!duplicate)
+        return;
+    c->dupacks++;
+    if (c->cc.in_recovery) {
+        tcp_cc_on_dupack(&c->cc);
+        if (c->sack_ok)
+            tcp_recovery_retransmit(st, now, c);
+        return;
+    }
+    /* RFC 6582 4.1: no new recovery until SND.UNA passes the last one's recovery point. */
+    if (c->dupacks == 3 && SEQ_GT(c->snd_una, c->recover - 1) ) {
+        c->recover = c->snd_max;
+        c->high_rxt = c->snd_una;
+        tcp_cc_enter_recovery(&c->cc, now, c->snd_max - c->snd_una);
+        st->counters.tcp.fast_retransmits++;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "third duplicate ACK (RFC 5681 3.2): fast retransmit seq %u, cwnd %u ssthresh %u",
+                 tcp_rel_snd(c, c->snd_una), c->cc.cwnd, c->cc.ssthresh);
+        tcp_retransmit(st, now, c, c->snd_una);
+        c->high_rxt = c->snd_una + c->snd_mss;
+    }
+}
+
+/* RFC 9293 3.10.7.4 "fifth, check the ACK field". Returns false if the segment is to be dropped. */
+static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    uint32_t ack = seg->hdr.ack;
+    if (!(seg->hdr.flags & TCP_ACK)) {
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_ack, "segment without ACK in %s", ts_tcp_state_name(c->state));
+        return false;
+    }
+    if (c->state == TS_TCP_SYN_RECEIVED) {
+        if (!(SEQ_LT(c->snd_una, ack) && SEQ_LEQ(ack, c->snd_nxt))) {
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "ACK %u in SYN-RECEIVED", tcp_rel_snd(c, ack));
+            tcp_send_reset_for(st, now, seg);
+            return false;
+        }
+        c->snd_una = ack;
+        c->rto_at = TS_TIME_NEVER;
+        if (c->retransmits == 0)
+            tcp_rtt_sample(st, now, c, now - c->rtt_started);
+        c->snd_wnd = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
+        c->max_snd_wnd = c->snd_wnd;
+        c->snd_wl1 = seg->hdr.seq;
+        c->snd_wl2 = ack;
+        tcp_set_state(st, now, c, TS_TCP_ESTABLISHED, "ACK of our SYN received");
+        c->pcb->ever_connected = true;
+        tcp_keepalive_reset(c, now);
+        if (c->listener != NULL)
+            tcp_listen_established(st, now, c);
+        tcp_notify(c);
+        return true;
+    }
+    /* RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT]. */
+    if (SEQ_GT(ack, c->snd_max)) {
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "ACK %u for data not yet sent", tcp_rel_snd(c, ack));
+        tcp_challenge_ack(st, now, c, "ACK beyond SND.NXT");
+        return false;
+    }
+    if (SEQ_LT(ack, c->snd_una - c->max_snd_wnd)) {
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "ACK %u too old", tcp_rel_snd(c, ack));
+        tcp_challenge_ack(st, now, c, "ACK below SND.UNA - MAX.SND.WND");
+        return false;
+    }
+    if (c->sack_ok && seg->hdr.opt.sack_count > 0)
+        tcp_note_sack(c, &seg->hdr.opt);
+    if (SEQ_GT(ack, c->snd_una))
+        tcp_new_ack(st, now, c, seg);
+    else if (ack == c->snd_una)
+        tcp_dup_ack(st, now, c, seg);
+    tcp_update_window(c, seg);
+    if (tcp_ring_space(&c->snd) > 0)
+        tcp_notify(c);
+
+    bool fin_acked = c->fin_sent && SEQ_GT(c->snd_una, c->fin_seq);
+    switch (c->state) {
+    case TS_TCP_FIN_WAIT_1:
+        if (fin_acked) {
+            tcp_set_state(st, now, c, TS_TCP_FIN_WAIT_2, "our FIN acknowledged");
+            if (c->user_closed)
+                c->timewait_at = now + st->cfg.timing.tcp_fin_wait2_timeout;
+        }
+        break;
+    case TS_TCP_CLOSING:
+        if (fin_acked) {
+            tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "our FIN acknowledged");
+            tcp_timewait_start(st, now, c);
+        }
+        break;
+    case TS_TCP_LAST_ACK:
+        if (fin_acked) {
+            tcp_conn_finish(st, now, c, 0);
+            return false;
+        }
+        break;
+    default:
+        break;
+    }
+    return true;
+}
+
+/* RFC 9293 3.10.7.4 "seventh, process the segment text". */
+static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg,
+                             bool *fin_in_order)
+{
+    uint32_t seq = seg->hdr.seq + ((seg->hdr.flags & TCP_SYN) ? 1 : 0);
+    const uint8_t *data = seg->data;
+    size_t len = seg->len;
+    bool fin = (seg->hdr.flags & TCP_FIN) != 0;
+    /* Trim what we already have. */
+    if (SEQ_LT(seq, c->rcv_nxt)) {
+        uint32_t dup = c->rcv_nxt - seq;
+        if (dup >= len) {
+            data += len;
+            len = 0;
+            if (dup > seg->len)
+                fin = fin && seq + (uint32_t)seg->len == c->rcv_nxt; /* a FIN already taken */
+        } else {
+            data += dup;
+            len -= dup;
+        }
+        seq = c->rcv_nxt;
+    }
+    /* Trim what lies beyond the window (the FIN with it). */
+    uint32_t wnd = c->rcv.cap - c->rcv.len;
+    if (len > wnd) {
+        len = wnd;
+        fin = false;
+    }
+    if (len == 0 && !fin)
+        return;
+    if (c->state != TS_TCP_ESTABLISHED && c->state != TS_TCP_FIN_WAIT_1 && c->state != TS_TCP_FIN_WAIT_2) {
+        /* CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already sent its FIN; more text is ignored. */
+        return;
+    }
+    if (seq == c->rcv_nxt) {
+        if (len > 0) {
+            if (c->read_shutdown)
+                st->counters.tcp.drop_after_shutdown++;
+            else
+                tcp_ring_append(st, &c->rcv, data, len);
+            c->rcv_nxt += (uint32_t)len;
+            c->bytes_received += len;
+        }
+        bool had_ooo = c->ooo != NULL;
+        if (had_ooo && tcp_ooo_drain(st, c))
+            fin = true;
+        if (fin)
+            *fin_in_order = true;
+        /* RFC 9293 3.8.6.3 / RFC 5681 4.2: ACK at least every second full segment, at once when a gap fills. */
+        c->segments_unacked++;
+        c->ack_pending = true;
+        if (had_ooo || c->segments_unacked >= 2 || fin)
+            c->delack_at = now; /* due now: sent below */
+        else if (c->delack_at == TS_TIME_NEVER)
+            c->delack_at = now + st->cfg.timing.tcp_delack;
+        if (len > 0)
+            tcp_notify(c);
+        return;
+    }
+    /* Out of order: keep it (bounded) and say at once what we have (RFC 5681 4.2: immediate duplicate ACK). */
+    if (!tcp_ooo_insert(st, c, seq, data, len, fin))
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_ooo_full, "%zu bytes at %u", len, tcp_rel_rcv(c, seq));
+    c->ack_pending = true;
+    c->delack_at = now;
+}
+
+/* RFC 9293 3.10.7.4 "eighth, check the FIN bit" (the FIN is in order: RCV.NXT has reached it). */
+static void tcp_receive_fin(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    c->rcv_nxt++;
+    c->fin_received = true;
+    c->ack_pending = true;
+    c->delack_at = now;
+    switch (c->state) {
+    case TS_TCP_SYN_RECEIVED:
+    case TS_TCP_ESTABLISHED:
+        tcp_set_state(st, now, c, TS_TCP_CLOSE_WAIT, "FIN received");
+        break;
+    case TS_TCP_FIN_WAIT_1:
+        if (c->fin_sent && SEQ_GT(c->snd_una, c->fin_seq)) {
+            tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "FIN received, ours acknowledged");
+            tcp_timewait_start(st, now, c);
+        } else {
+            tcp_set_state(st, now, c, TS_TCP_CLOSING, "FIN received (simultaneous close)");
+        }
+        break;
+    case TS_TCP_FIN_WAIT_2:
+        tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "FIN received");
+        tcp_timewait_start(st, now, c);
+        break;
+    default:
+        break;
+    }
+    tcp_notify(c);
+}
+
+static void tcp_flush_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    if (c->ack_pending && c->delack_at != TS_TIME_NEVER && c->delack_at <= now)
+        tcp_send_ack(st, now, c);
+}
+
+void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    const struct tcp_hdr *h = &seg->hdr;
+    if (c->state == TS_TCP_SYN_SENT) {
+        tcp_syn_sent_arrives(st, now, c, seg);
+        ipv4_flush_loopback(st, now);
+        return;
+    }
+    /* Our SYN,ACK was lost and the peer sent its SYN again: answer it again (Linux does the same). */
+    if (c->state == TS_TCP_SYN_RECEIVED && (h->flags & TCP_SYN) && !(h->flags & (TCP_ACK | TCP_RST)) &&
+        h->seq == c->irs) {
+        tcp_send_syn(st, now, c);
+        return;
+    }
+    /* TIME-WAIT: a retransmitted FIN is acknowledged again and restarts the 2 MSL timer (RFC 9293 3.10.7.4). */
+    if (c->state == TS_TCP_TIME_WAIT && (h->flags & TCP_FIN) && !(h->flags & TCP_RST) &&
+        h->seq + (uint32_t)seg->len + 1 == c->rcv_nxt) {
+        tcp_send_ack(st, now, c);
+        tcp_timewait_start(st, now, c);
+        return;
+    }
+    /* First: sequence number (with PAWS in front, RFC 7323 5.3). */
+    if (tcp_paws_rejects(c, now, seg)) {
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_paws, "TSval %u older than TS.Recent %u", h->opt.ts_val,
+                c->ts_recent);
+        tcp_send_ack(st, now, c);
+        return;
+    }
+    if (!tcp_segment_acceptable(c, seg)) {
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_out_of_window, "seq %u len %u outside RCV.NXT %u window %u",
+                tcp_rel_rcv(c, h->seq), seg->seg_len, tcp_rel_rcv(c, c->rcv_nxt), tcp_receive_window(c));
+        if (!(h->flags & TCP_RST))
+            tcp_send_ack(st, now, c);
+        return;
+    }
+    /* RFC 7323 4.3: remember the timestamp of the segment that holds the left window edge. */
+    if (c->ts_ok && h->opt.has_timestamps && SEQ_GEQ(h->opt.ts_val, c->ts_recent) &&
+        SEQ_LEQ(h->seq, c->last_ack_sent)) {
+        c->ts_recent = h->opt.ts_val;
+        c->ts_recent_age = now;
+    }
+    /* Second: the RST bit. */
+    if (h->flags & TCP_RST) {
+        tcp_handle_rst(st, now, c, seg);
+        ipv4_flush_loopback(st, now);
+        return;
+    }
+    /* Fourth: the SYN bit, in a synchronized state: RFC 5961 4.2, a challenge ACK and nothing else. */
+    if (h->flags & TCP_SYN) {
+        st->counters.tcp.drop_syn_in_window++;
+        tcp_challenge_ack(st, now, c, "SYN in a synchronized state");
+        return;
+    }
+    /* Fifth: the ACK field. */
+    if (!tcp_check_ack(st, now, c, seg)) {
+        ipv4_flush_loopback(st, now);
+        return;
+    }
+    tcp_keepalive_reset(c, now);
+    /* Sixth (URG) is not acted on: urgent data is delivered inline, as with SO_OOBINLINE. */
+    /* Seventh: the segment text. Eighth: the FIN. */
+    bool fin_in_order = false;
+    tcp_receive_data(st, now, c, seg, &fin_in_order);
+    if (fin_in_order && !c->fin_received)
+        tcp_receive_fin(st, now, c);
+    tcp_output(st, now, c);
+    tcp_flush_ack(st, now, c);
+    ipv4_flush_loopback(st, now);
+}

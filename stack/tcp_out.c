@@ -1,0 +1,338 @@
+/*
+ * What a connection sends and when (RFC 9293 3.8, 3.10; RFC 5681; RFC 896).
+ * Every segment leaves through tcp_send_segment, which fills in the ACK, the
+ * window and the options the connection negotiated.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "tcp.h"
+
+/* Timestamps tick in milliseconds (RFC 7323 5.4: between 1 ms and 1 s per tick). */
+static uint32_t tcp_ts_now(ts_time now)
+{
+    return (uint32_t)(now / 1000);
+}
+
+uint32_t tcp_receive_window(const struct tcp_conn *c)
+{
+    size_t space = c->rcv.cap > c->rcv.len ? c->rcv.cap - c->rcv.len : 0;
+    /* RFC 9293 3.8.6.2.2 (receiver SWS avoidance): do not offer a sliver; wait until it is worth a segment. */
+    size_t threshold = c->rcv.cap / 2 < c->rcv_mss ? c->rcv.cap / 2 : c->rcv_mss;
+    uint32_t advertised = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+    if (space < threshold && space > advertised)
+        space = advertised;
+    uint32_t max = c->wscale_ok ? (65535u << c->rcv_wscale) : 65535u;
+    return space > max ? max : (uint32_t)space;
+}
+
+static uint16_t tcp_window_field(struct tcp_conn *c, bool syn)
+{
+    uint32_t window = tcp_receive_window(c);
+    /* RFC 9293 3.8.6: never shrink the window we already offered (the right edge does not move left). */
+    if (SEQ_LT(c->rcv_nxt + window, c->rcv_adv))
+        window = c->rcv_adv - c->rcv_nxt;
+    /* RFC 7323 2.2: the window in a SYN is never scaled. */
+    uint8_t shift = syn || !c->wscale_ok ? 0 : c->rcv_wscale;
+    uint32_t field = window >> shift;
+    if (field > 65535)
+        field = 65535;
+    uint32_t right = c->rcv_nxt + (field << shift);
+    if (SEQ_GT(right, c->rcv_adv))
+        c->rcv_adv = right;
+    return (uint16_t)field;
+}
+
+static void tcp_fill_options(struct ts_stack *st, ts_time now, struct tcp_conn *c, uint8_t flags,
+                             struct tcp_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    bool syn = (flags & TCP_SYN) != 0;
+    bool answering = syn && (flags & TCP_ACK) != 0;
+    if (syn) {
+        opt->has_mss = true;
+        opt->mss = c->rcv_mss;
+        /* In a SYN-ACK, offer each option only if the peer's SYN did (RFC 7323 2.2, 3.2; RFC 2018 2). */
+        opt->has_wscale = !answering || c->wscale_ok;
+        opt->wscale = c->rcv_wscale;
+        opt->sack_permitted = !answering || c->sack_ok;
+        opt->has_timestamps = !answering || c->ts_ok;
+    } else {
+        opt->has_timestamps = c->ts_ok;
+    }
+    if (opt->has_timestamps) {
+        opt->ts_val = tcp_ts_now(now);
+        opt->ts_ecr = (flags & TCP_ACK) ? c->ts_recent : 0;
+    }
+    /* RFC 2018 4: SACK blocks go on ACKs while out-of-order data is held. */
+    if (!syn && c->sack_ok && c->ooo != NULL) {
+        unsigned room = opt->has_timestamps ? 3 : 4;
+        opt->sack_count = (uint8_t)tcp_sack_blocks(c, opt->sack, room);
+    }
+    (void)st;
+}
+
+/* Builds and sends one segment: seq, flags, data_len bytes from the send ring at seq. */
+static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *c, uint32_t seq, uint8_t flags,
+                             size_t data_len)
+{
+    char flag_text[32];
+    struct tcp_hdr h = {
+        .src_port = c->pcb->local.port,
+        .dst_port = c->pcb->remote.port,
+        .seq = seq,
+        .flags = flags,
+    };
+    if (c->state != TS_TCP_SYN_SENT || (flags & TCP_ACK)) {
+        h.flags |= TCP_ACK;
+        h.ack = c->rcv_nxt;
+    }
+    tcp_fill_options(st, now, c, h.flags, &h.opt);
+    h.window = tcp_window_field(c, (flags & TCP_SYN) != 0);
+    size_t opt_len = tcp_options_len(&h.opt);
+    struct ts_pbuf *pb = pbuf_alloc(st, PBUF_HEADROOM, TCP_MIN_HDR_LEN + opt_len + data_len);
+    if (pb == NULL)
+        return;
+    if (data_len > 0)
+        tcp_ring_copy_out(&c->snd, seq - c->snd_una, pb->data + TCP_MIN_HDR_LEN + opt_len, data_len);
+    tcp_emit(&h, pb->data, data_len, st->cfg.addr, c->pcb->remote.addr);
+    if (h.flags & TCP_ACK) {
+        c->last_ack_sent = c->rcv_nxt;
+        c->ack_pending = false;
+        c->segments_unacked = 0;
+        c->delack_at = TS_TIME_NEVER;
+    }
+    st->counters.tcp.tx_segments++;
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_TX, "tx %u > %u [%s] seq %u ack %u win %u len %zu", h.src_port,
+             h.dst_port, tcp_flags_format(h.flags, flag_text), tcp_rel_snd(c, seq),
+             (h.flags & TCP_ACK) ? tcp_rel_rcv(c, h.ack) : 0, (unsigned)h.window << (c->wscale_ok && !(flags & TCP_SYN) ? c->rcv_wscale : 0),
+             data_len);
+    struct ipv4_out out = {
+        .src = st->cfg.addr,
+        .dst = c->pcb->remote.addr,
+        .protocol = IPV4_PROTO_TCP,
+        .ttl = c->pcb->ttl,
+        .dont_fragment = true, /* RFC 9293 3.7.2 leaves PMTUD to the host; segments never exceed the MSS */
+        .owner_id = c->pcb->id,
+    };
+    int err = ipv4_output(st, now, pb, &out);
+    if (err == -EHOSTUNREACH || err == -ENETUNREACH)
+        c->pcb->pending_error = -err;
+    c->last_send = now;
+}
+
+void tcp_send_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    tcp_send_segment(st, now, c, c->snd_nxt, TCP_ACK, 0);
+}
+
+void tcp_send_syn(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    uint8_t flags = c->state == TS_TCP_SYN_RECEIVED ? TCP_SYN | TCP_ACK : TCP_SYN;
+    tcp_send_segment(st, now, c, c->iss, flags, 0);
+    c->snd_nxt = c->iss + 1;
+    if (SEQ_GT(c->snd_nxt, c->snd_max))
+        c->snd_max = c->snd_nxt;
+    if (c->rto_at == TS_TIME_NEVER)
+        tcp_rto_arm(st, now, c);
+}
+
+void tcp_send_rst(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    st->counters.tcp.resets_sent++;
+    tcp_send_segment(st, now, c, c->snd_nxt, TCP_RST | TCP_ACK, 0);
+}
+
+/* RFC 9293 3.10.7.1: a reset for a segment nobody owns, its numbers taken from the segment. */
+void tcp_send_reset_for(struct ts_stack *st, ts_time now, const struct tcp_segment *seg)
+{
+    char flag_text[32];
+    if (seg->hdr.flags & TCP_RST)
+        return;
+    struct tcp_hdr h = {.src_port = seg->hdr.dst_port, .dst_port = seg->hdr.src_port};
+    if (seg->hdr.flags & TCP_ACK) {
+        /* "If the ACK bit is on, <SEQ=SEG.ACK><CTL=RST>" */
+        h.seq = seg->hdr.ack;
+        h.flags = TCP_RST;
+    } else {
+        /* "Otherwise, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>" */
+        h.seq = 0;
+        h.ack = seg->hdr.seq + seg->seg_len;
+        h.flags = TCP_RST | TCP_ACK;
+    }
+    struct ts_pbuf *pb = pbuf_alloc(st, PBUF_HEADROOM, TCP_MIN_HDR_LEN);
+    if (pb == NULL)
+        return;
+    tcp_emit(&h, pb->data, 0, seg->dst, seg->src);
+    st->counters.tcp.resets_sent++;
+    st->counters.tcp.tx_segments++;
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_TX, "tx %u > %u [%s] seq %u ack %u (reset: no connection)", h.src_port,
+             h.dst_port, tcp_flags_format(h.flags, flag_text), h.seq, h.ack);
+    struct ipv4_out out = {.src = seg->dst, .dst = seg->src, .protocol = IPV4_PROTO_TCP,
+                           .ttl = st->cfg.default_ttl, .dont_fragment = true};
+    ipv4_output(st, now, pb, &out);
+}
+
+static uint32_t tcp_send_end(const struct tcp_conn *c)
+{
+    return c->snd_una + (uint32_t)c->snd.len;
+}
+
+/* Bytes the congestion and peer windows allow in flight beyond SND.NXT. */
+static uint32_t tcp_usable_window(const struct tcp_conn *c)
+{
+    uint32_t window = c->snd_wnd < c->cc.cwnd ? c->snd_wnd : c->cc.cwnd;
+    uint32_t in_flight = c->snd_nxt - c->snd_una;
+    return window > in_flight ? window - in_flight : 0;
+}
+
+static bool tcp_range_sacked(const struct tcp_conn *c, uint32_t seq)
+{
+    for (unsigned i = 0; i < c->sacked_count; i++)
+        if (seq_in_range(seq, c->sacked[i].left, c->sacked[i].right))
+            return true;
+    return false;
+}
+
+/*
+ * RFC 896 (Nagle) and RFC 9293 3.8.6.2.1 (sender SWS avoidance): a segment
+ * shorter than the MSS goes out only if nothing is unacknowledged (and Nagle is
+ * on), or it is all there is and the push is implied, or it is at least half
+ * the largest window the peer ever offered.
+ */
+static bool tcp_may_send_now(const struct tcp_conn *c, uint32_t len, uint32_t available)
+{
+    if (len >= c->snd_mss || c->sws_override)
+        return true;
+    bool idle = c->snd_nxt == c->snd_una;
+    bool all_queued_fits = len == available;
+    if (all_queued_fits && (idle || c->nodelay))
+        return true;
+    if (c->max_snd_wnd > 0 && len >= c->max_snd_wnd / 2 && (idle || c->nodelay))
+        return true;
+    return false;
+}
+
+void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    switch (c->state) {
+    case TS_TCP_ESTABLISHED:
+    case TS_TCP_CLOSE_WAIT:
+    case TS_TCP_FIN_WAIT_1:
+    case TS_TCP_CLOSING:
+    case TS_TCP_LAST_ACK:
+        break;
+    default:
+        return;
+    }
+    /* RFC 5681 4.1: after an idle period longer than RTO, restart from the restart window. */
+    if (c->snd_nxt == c->snd_una && c->last_send != 0 && now - c->last_send > c->rto)
+        tcp_cc_on_idle_restart(&c->cc);
+    bool sent_any = false;
+    for (int guard = 0; guard < 1024; guard++) {
+        uint32_t end = tcp_send_end(c);
+        /* Skip what the peer already holds (SACK) when resending after a timeout. */
+        while (c->sack_ok && SEQ_LT(c->snd_nxt, c->snd_max) && SEQ_LT(c->snd_nxt, end) &&
+               tcp_range_sacked(c, c->snd_nxt))
+            c->snd_nxt++;
+        uint32_t available = SEQ_LT(c->snd_nxt, end) ? end - c->snd_nxt : 0;
+        uint32_t usable = tcp_usable_window(c);
+        uint32_t len = available < c->snd_mss ? available : c->snd_mss;
+        if (len > usable)
+            len = usable;
+        /* The FIN rides on the segment that carries the last byte (or alone), once, or again after a timeout. */
+        bool fin_now = c->fin_queued && c->snd_nxt + len == end && (!c->fin_sent || c->snd_nxt + len == c->fin_seq);
+        if (len == 0 && !fin_now)
+            break;
+        if (len > 0 && !tcp_may_send_now(c, len, available) && !fin_now)
+            break;
+        uint8_t flags = TCP_ACK;
+        if (len > 0 && c->snd_nxt + len == end)
+            flags |= TCP_PSH;
+        if (fin_now)
+            flags |= TCP_FIN;
+        bool retransmission = SEQ_LT(c->snd_nxt, c->snd_max);
+        if (retransmission) {
+            c->retransmits++;
+            st->counters.tcp.retransmits++;
+        }
+        /* Karn (RFC 6298 3): time only segments sent for the first time, one at a time. */
+        if (!c->ts_ok && !c->rtt_timing && !retransmission && len > 0) {
+            c->rtt_timing = true;
+            c->rtt_seq = c->snd_nxt;
+            c->rtt_started = now;
+        }
+        tcp_send_segment(st, now, c, c->snd_nxt, flags, len);
+        c->bytes_sent += len;
+        c->snd_nxt += len;
+        if (fin_now) {
+            c->fin_seq = c->snd_nxt;
+            c->fin_sent = true;
+            c->snd_nxt++;
+        }
+        if (SEQ_GT(c->snd_nxt, c->snd_max))
+            c->snd_max = c->snd_nxt;
+        sent_any = true;
+        c->sws_override = false;
+        if (fin_now)
+            break;
+    }
+    if (sent_any && c->rto_at == TS_TIME_NEVER)
+        tcp_rto_arm(st, now, c);
+    /*
+     * RFC 9293 3.8.6.1: data waits behind a zero window with nothing in flight: probe it.
+     * 3.8.6.2.1: data waits behind a window too small to be worth a segment (SWS avoidance) with
+     * nothing in flight: the same timer is the override timeout that sends it anyway.
+     */
+    if (SEQ_LT(c->snd_nxt, tcp_send_end(c)) && c->snd_nxt == c->snd_una && c->persist_at == TS_TIME_NEVER) {
+        c->persist_backoff = 0;
+        c->persist_at = now + (c->rto > TS_MSEC(200) ? c->rto : TS_MSEC(200));
+    }
+    if (c->ack_pending && !sent_any && c->delack_at == TS_TIME_NEVER)
+        tcp_send_ack(st, now, c);
+}
+
+void tcp_retransmit(struct ts_stack *st, ts_time now, struct tcp_conn *c, uint32_t seq)
+{
+    uint32_t end = tcp_send_end(c);
+    uint32_t len = SEQ_LT(seq, end) ? end - seq : 0;
+    if (len > c->snd_mss)
+        len = c->snd_mss;
+    uint8_t flags = TCP_ACK;
+    if (c->fin_sent && seq + len == c->fin_seq && len < c->snd_mss)
+        flags |= TCP_FIN;
+    if (len == 0 && !(flags & TCP_FIN)) {
+        if (c->fin_sent && seq == c->fin_seq)
+            flags |= TCP_FIN;
+        else
+            return;
+    }
+    c->retransmits++;
+    st->counters.tcp.retransmits++;
+    c->rtt_timing = false; /* Karn: a retransmitted segment's ACK is ambiguous */
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "retransmit seq %u len %u", tcp_rel_snd(c, seq), len);
+    tcp_send_segment(st, now, c, seq, flags, len);
+    if (c->rto_at == TS_TIME_NEVER)
+        tcp_rto_arm(st, now, c);
+}
+
+void tcp_send_probe(struct ts_stack *st, ts_time now, struct tcp_conn *c, bool keepalive)
+{
+    if (keepalive) {
+        /* RFC 9293 3.8.4 / RFC 1122 4.2.3.6: SEG.SEQ = SND.NXT - 1, no data: the peer answers with an ACK. */
+        st->counters.tcp.keepalive_probes++;
+        tcp_send_segment(st, now, c, c->snd_una - 1, TCP_ACK, 0);
+        return;
+    }
+    /* RFC 9293 3.8.6.1: a zero-window probe carries one byte of new data. */
+    st->counters.tcp.zero_window_probes++;
+    uint32_t end = tcp_send_end(c);
+    if (SEQ_LT(c->snd_nxt, end)) {
+        tcp_send_segment(st, now, c, c->snd_nxt, TCP_ACK, 1);
+        c->snd_nxt++;
+        if (SEQ_GT(c->snd_nxt, c->snd_max))
+            c->snd_max = c->snd_nxt;
+    } else {
+        tcp_send_segment(st, now, c, c->snd_una - 1, TCP_ACK, 0);
+    }
+}

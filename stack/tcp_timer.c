@@ -1,0 +1,197 @@
+/*
+ * TCP's timers, each an absolute deadline in the connection:
+ *   rto_at        retransmission (RFC 6298), also for SYN and FIN
+ *   delack_at     delayed ACK (RFC 1122 4.2.3.2, at most 500 ms; 200 ms here by default)
+ *   persist_at    zero-window probes (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17)
+ *   keepalive_at  keep-alive probes (RFC 1122 4.2.3.6)
+ *   timewait_at   TIME-WAIT's 2 MSL (RFC 9293 3.4.2), or an orphaned FIN-WAIT-2's limit
+ * tcp_next_deadline scans every connection: O(connections). The performance
+ * issue replaces it with a timer wheel.
+ */
+#include <errno.h>
+
+#include "tcp.h"
+
+static ts_time min_time(ts_time a, ts_time b)
+{
+    return a < b ? a : b;
+}
+
+/* RFC 6298 2.2-2.4: the first sample sets SRTT and RTTVAR; later ones smooth them (alpha 1/8, beta 1/4). */
+void tcp_rtt_sample(struct ts_stack *st, ts_time now, struct tcp_conn *c, ts_time rtt)
+{
+    if (rtt < 0)
+        return;
+    if (rtt == 0)
+        rtt = 1;
+    if (!c->have_rtt) {
+        c->srtt = rtt;
+        c->rttvar = rtt / 2;
+        c->have_rtt = true;
+    } else {
+        ts_time delta = c->srtt > rtt ? c->srtt - rtt : rtt - c->srtt;
+        c->rttvar = (3 * c->rttvar + delta) / 4;
+        c->srtt = (7 * c->srtt + rtt) / 8;
+    }
+    /* RTO = SRTT + max(G, K*RTTVAR), K = 4; the clock granularity G is 1 µs here. */
+    ts_time rto = c->srtt + (4 * c->rttvar > 1 ? 4 * c->rttvar : 1);
+    if (rto < st->cfg.timing.tcp_rto_min)
+        rto = st->cfg.timing.tcp_rto_min; /* 2.4 */
+    if (rto > st->cfg.timing.tcp_rto_max)
+        rto = st->cfg.timing.tcp_rto_max; /* 2.5 */
+    if (rto != c->rto)
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RTT %lld us: SRTT %lld RTTVAR %lld, RTO %lld -> %lld us (RFC 6298 2.3)",
+                 (long long)rtt, (long long)c->srtt, (long long)c->rttvar, (long long)c->rto, (long long)rto);
+    c->rto = rto;
+}
+
+void tcp_rto_arm(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    (void)st;
+    c->rto_at = now + c->rto;
+}
+
+void tcp_keepalive_reset(struct tcp_conn *c, ts_time now)
+{
+    c->keepalive_probes = 0;
+    c->keepalive_at = c->keepalive ? now + c->keepidle : TS_TIME_NEVER;
+}
+
+void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    c->rto_at = c->persist_at = c->keepalive_at = c->delack_at = TS_TIME_NEVER;
+    tcp_ring_free(st, &c->snd);
+    c->timewait_at = now + 2 * st->cfg.timing.tcp_msl;
+}
+
+/* RFC 6298 5.4-5.7: retransmit the earliest unacknowledged segment and back the timer off. */
+static void tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    bool handshake = c->state == TS_TCP_SYN_SENT || c->state == TS_TCP_SYN_RECEIVED;
+    unsigned limit = handshake ? st->cfg.timing.tcp_syn_retries : st->cfg.timing.tcp_data_retries;
+    st->counters.tcp.rto_expired++;
+    if (c->retransmits_in_row >= limit) {
+        st->counters.tcp.timeouts++;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "gave up after %u retransmissions: ETIMEDOUT",
+                 c->retransmits_in_row);
+        tcp_conn_finish(st, now, c, ETIMEDOUT);
+        return;
+    }
+    c->retransmits_in_row++;
+    c->backoff++;
+    ts_time old = c->rto;
+    c->rto = c->rto * 2 > st->cfg.timing.tcp_rto_max ? st->cfg.timing.tcp_rto_max : c->rto * 2; /* 5.5 */
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RTO expired (RFC 6298 5.5): backing off %lld -> %lld us",
+             (long long)old, (long long)c->rto);
+    c->rtt_timing = false; /* Karn */
+    if (handshake) {
+        c->retransmits++;
+        st->counters.tcp.retransmits++;
+        tcp_send_syn(st, now, c);
+        tcp_rto_arm(st, now, c);
+        return;
+    }
+    /* RFC 5681 3.1 eq. 4 and RFC 6582 4.2: loss window, and leave any fast recovery. */
+    uint32_t flight = c->snd_max - c->snd_una;
+    tcp_cc_on_rto(&c->cc, now, flight);
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "cwnd %u ssthresh %u after the timeout (RFC 5681 3.1)",
+             c->cc.cwnd, c->cc.ssthresh);
+    c->recover = c->snd_max;
+    c->dupacks = 0;
+    c->sacked_count = 0; /* RFC 2018 8: after a timeout the SACK information may be stale */
+    c->snd_nxt = c->snd_una;
+    c->rto_at = TS_TIME_NEVER;
+    tcp_output(st, now, c);
+    if (c->rto_at == TS_TIME_NEVER)
+        tcp_rto_arm(st, now, c);
+}
+
+static void tcp_persist_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    if (c->snd_wnd > 0) {
+        /* The window opened but too little for SWS avoidance to use it: the override timeout. */
+        c->persist_at = TS_TIME_NEVER;
+        c->sws_override = true;
+        tcp_output(st, now, c);
+        return;
+    }
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "zero window: probing (RFC 9293 3.8.6.1)");
+    tcp_send_probe(st, now, c, false);
+    /* Back off like the RTO, up to 60 s; RFC 1122 4.2.2.17: never give up while the peer answers. */
+    if (c->persist_backoff < 16)
+        c->persist_backoff++;
+    ts_time interval = c->rto << c->persist_backoff;
+    if (interval > TS_SEC(60) || interval <= 0)
+        interval = TS_SEC(60);
+    c->persist_at = now + interval;
+}
+
+static void tcp_keepalive_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    if (c->state != TS_TCP_ESTABLISHED && c->state != TS_TCP_CLOSE_WAIT) {
+        c->keepalive_at = TS_TIME_NEVER;
+        return;
+    }
+    if (c->keepalive_probes >= c->keepcnt) {
+        st->counters.tcp.timeouts++;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%u keep-alive probes unanswered: ETIMEDOUT",
+                 c->keepalive_probes);
+        tcp_conn_finish(st, now, c, ETIMEDOUT);
+        return;
+    }
+    c->keepalive_probes++;
+    tcp_send_probe(st, now, c, true);
+    c->keepalive_at = now + c->keepintvl;
+}
+
+static void tcp_conn_poll(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    if (c->timewait_at <= now) {
+        tcp_conn_finish(st, now, c, c->state == TS_TCP_TIME_WAIT ? 0 : ETIMEDOUT);
+        return;
+    }
+    if (c->delack_at <= now && c->ack_pending) {
+        st->counters.tcp.delayed_acks++;
+        tcp_send_ack(st, now, c);
+    }
+    if (c->delack_at <= now)
+        c->delack_at = TS_TIME_NEVER;
+    if (c->rto_at <= now) {
+        tcp_rto_expired(st, now, c);
+        if (c->pcb == NULL || c->state == TS_TCP_CLOSED)
+            return;
+    }
+    if (c->persist_at <= now)
+        tcp_persist_expired(st, now, c);
+    if (c->keepalive_at <= now)
+        tcp_keepalive_expired(st, now, c);
+}
+
+static ts_time tcp_conn_deadline(const struct tcp_conn *c)
+{
+    ts_time t = min_time(c->rto_at, c->delack_at);
+    t = min_time(t, c->persist_at);
+    t = min_time(t, c->keepalive_at);
+    return min_time(t, c->timewait_at);
+}
+
+void tcp_poll(struct ts_stack *st, ts_time now)
+{
+    /* A connection may free itself (and its pcb) while polled: keep the next pointer first. */
+    for (struct ts_pcb *pcb = st->pcbs, *next; pcb != NULL; pcb = next) {
+        next = pcb->next;
+        if (pcb->type != TS_PCB_TCP || pcb->tcp == NULL)
+            continue;
+        if (tcp_conn_deadline(pcb->tcp) <= now)
+            tcp_conn_poll(st, now, pcb->tcp);
+    }
+}
+
+ts_time tcp_next_deadline(const struct ts_stack *st)
+{
+    ts_time next = TS_TIME_NEVER;
+    for (const struct ts_pcb *pcb = st->pcbs; pcb != NULL; pcb = pcb->next)
+        if (pcb->type == TS_PCB_TCP && pcb->tcp != NULL)
+            next = min_time(next, tcp_conn_deadline(pcb->tcp));
+    return next;
+}
