@@ -64,8 +64,11 @@ void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c)
     c->timewait_at = now + 2 * st->cfg.timing.tcp_msl;
 }
 
-/* RFC 6298 5.4-5.7: retransmit the earliest unacknowledged segment and back the timer off. */
-static void tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+/*
+ * RFC 6298 5.4-5.7: retransmit the earliest unacknowledged segment and back the timer off.
+ * Returns false if the connection gave up (and may have been freed with its pcb).
+ */
+static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 {
     bool handshake = c->state == TS_TCP_SYN_SENT || c->state == TS_TCP_SYN_RECEIVED;
     unsigned limit = handshake ? st->cfg.timing.tcp_syn_retries : st->cfg.timing.tcp_data_retries;
@@ -75,7 +78,7 @@ static void tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
         TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "gave up after %u retransmissions: ETIMEDOUT",
                  c->retransmits_in_row);
         tcp_conn_finish(st, now, c, ETIMEDOUT);
-        return;
+        return false;
     }
     c->retransmits_in_row++;
     c->backoff++;
@@ -89,7 +92,7 @@ static void tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
         st->counters.tcp.retransmits++;
         tcp_send_syn(st, now, c);
         tcp_rto_arm(st, now, c);
-        return;
+        return true;
     }
     /* RFC 5681 3.1 eq. 4 and RFC 6582 4.2: loss window, and leave any fast recovery. */
     uint32_t flight = c->snd_max - c->snd_una;
@@ -104,6 +107,7 @@ static void tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
     tcp_output(st, now, c);
     if (c->rto_at == TS_TIME_NEVER)
         tcp_rto_arm(st, now, c);
+    return true;
 }
 
 static void tcp_persist_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c)
@@ -156,11 +160,8 @@ static void tcp_conn_poll(struct ts_stack *st, ts_time now, struct tcp_conn *c)
     }
     if (c->delack_at <= now)
         c->delack_at = TS_TIME_NEVER;
-    if (c->rto_at <= now) {
-        tcp_rto_expired(st, now, c);
-        if (c->pcb == NULL || c->state == TS_TCP_CLOSED)
-            return;
-    }
+    if (c->rto_at <= now && !tcp_rto_expired(st, now, c))
+        return;
     if (c->persist_at <= now)
         tcp_persist_expired(st, now, c);
     if (c->keepalive_at <= now)

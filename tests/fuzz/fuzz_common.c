@@ -1,5 +1,6 @@
 #include "fuzz_common.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@ static int count_frame(void *ctx, ts_time now, const uint8_t *frame, size_t len)
     if (len < 14 || frame == NULL)
         abort();
     w->frames_out++;
+    w->last_len = len < sizeof w->last_frame ? len : sizeof w->last_frame;
+    memcpy(w->last_frame, frame, w->last_len);
     return 0;
 }
 
@@ -28,6 +31,57 @@ static struct ts_pcb *open_bound(struct ts_stack *st, enum ts_pcb_type type, uin
     if (ts_pcb_bind(pcb, &local) != 0)
         abort();
     return pcb;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, (uint16_t)(v >> 16));
+    put16(p + 2, (uint16_t)v);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/*
+ * Completes a handshake for the client pcb by answering its SYN (the last frame sent) with a SYN,ACK
+ * carrying every option. Checksums are not checked in fuzz builds, so none is computed.
+ */
+static void fuzz_answer_syn(struct fuzz_world *w)
+{
+    if (w->last_len < 14 + 20 + 20)
+        abort();
+    const uint8_t *tcp = w->last_frame + 14 + 20;
+    uint32_t iss = get32(tcp + 4);
+    uint8_t f[14 + 20 + 40] = {0};
+    memcpy(f, stack_mac, 6);
+    memcpy(f + 6, peer_mac, 6);
+    put16(f + 12, 0x0800);
+    uint8_t *ip = f + 14;
+    ip[0] = 0x45;
+    put16(ip + 2, 20 + 40);
+    ip[8] = 64;
+    ip[9] = 6;
+    put32(ip + 12, FUZZ_PEER_IP);
+    put32(ip + 16, FUZZ_STACK_IP);
+    uint8_t *t = ip + 20;
+    put16(t, 9000);
+    memcpy(t + 2, tcp, 2); /* our ephemeral port */
+    put32(t + 4, 0x10000000);
+    put32(t + 8, iss + 1);
+    t[12] = (40 / 4) << 4;
+    t[13] = 0x12; /* SYN,ACK */
+    put16(t + 14, 65535);
+    const uint8_t opts[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7};
+    memcpy(t + 20, opts, sizeof opts);
+    ts_stack_input(w->st, w->now, f, sizeof f);
 }
 
 void fuzz_world_init(struct fuzz_world *w)
@@ -64,6 +118,18 @@ void fuzz_world_init(struct fuzz_world *w)
     uint8_t echo[8 + 8] = {8, 0, 0, 0, 0, 0, 0, 1};
     struct ts_sockaddr unresolved = {TS_IPV4(10, 0, 0, 77), 0};
     ts_pcb_sendto(w->ping, w->now, echo, sizeof echo, &unresolved); /* waits for ARP */
+
+    w->listener = open_bound(w->st, TS_PCB_TCP, 80);
+    if (ts_pcb_listen(w->listener, 4) != 0)
+        abort();
+    int err;
+    w->client = ts_pcb_open(w->st, TS_PCB_TCP, &err);
+    struct ts_sockaddr server = {FUZZ_PEER_IP, 9000};
+    if (w->client == NULL || ts_pcb_connect(w->client, w->now, &server) != -EINPROGRESS)
+        abort();
+    fuzz_answer_syn(w);
+    static uint8_t data[4000];
+    ts_pcb_send(w->client, w->now, data, sizeof data); /* in flight, unacknowledged */
 }
 
 static void drain(struct fuzz_world *w, struct ts_pcb *pcb, bool echo_back)
@@ -79,12 +145,33 @@ static void drain(struct fuzz_world *w, struct ts_pcb *pcb, bool echo_back)
     }
 }
 
+/* Reads what a stream holds and echoes it back, as ts-echo would. */
+static void drain_stream(struct fuzz_world *w, struct ts_pcb *pcb)
+{
+    static uint8_t buf[8192];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = ts_pcb_recv(pcb, w->now, buf, sizeof buf, false);
+        if (n <= 0)
+            return;
+        ts_pcb_send(pcb, w->now, buf, (size_t)n);
+    }
+}
+
 void fuzz_world_input(struct fuzz_world *w, const uint8_t *frame, size_t len)
 {
     ts_stack_input(w->st, w->now, frame, len);
     drain(w, w->echo, true);
     drain(w, w->connected, false);
     drain(w, w->ping, false);
+    drain_stream(w, w->client);
+    for (size_t i = 0; i < sizeof w->accepted / sizeof w->accepted[0]; i++) {
+        if (w->accepted[i] == NULL) {
+            int err;
+            w->accepted[i] = ts_pcb_accept(w->listener, &err);
+        }
+        if (w->accepted[i] != NULL)
+            drain_stream(w, w->accepted[i]);
+    }
 }
 
 void fuzz_world_advance(struct fuzz_world *w, ts_time step)
@@ -96,6 +183,12 @@ void fuzz_world_advance(struct fuzz_world *w, ts_time step)
 
 void fuzz_world_finish(struct fuzz_world *w)
 {
+    /* Close every stream as an application would, then let the timers finish the connections. */
+    for (size_t i = 0; i < sizeof w->accepted / sizeof w->accepted[0]; i++)
+        if (w->accepted[i] != NULL)
+            ts_pcb_close_at(w->accepted[i], w->now);
+    ts_pcb_close_at(w->client, w->now);
+    ts_pcb_close_at(w->listener, w->now);
     /* Every timer must come due within a bounded time: nothing re-arms forever without input. */
     for (int i = 0; i < 1000; i++) {
         ts_time next = ts_stack_next_deadline(w->st);

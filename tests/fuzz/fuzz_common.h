@@ -20,8 +20,13 @@ struct fuzz_world {
     struct ts_pcb *echo;      /* UDP bound to port 7, answered like ts-echo */
     struct ts_pcb *connected; /* UDP connected to the peer's port 9 */
     struct ts_pcb *ping;      /* ICMP echo socket */
+    struct ts_pcb *listener;  /* TCP listening on port 80; accepted connections echo */
+    struct ts_pcb *client;    /* TCP established with the peer's port 9000, data in flight */
+    struct ts_pcb *accepted[8];
     ts_time now;
     size_t frames_out;
+    uint8_t last_frame[2048]; /* the latest frame the stack sent (to build the handshake in init) */
+    size_t last_len;
 };
 
 void fuzz_world_init(struct fuzz_world *w);
