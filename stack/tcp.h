@@ -98,6 +98,7 @@ struct tcp_conn {
     /* congestion control and loss recovery */
     struct tcp_cc cc;
     unsigned dupacks;
+    uint32_t limited_transmit; /* RFC 3042: bytes beyond cwnd the first two duplicate ACKs allow */
     uint32_t recover;          /* RFC 6582: highest sequence sent when recovery began */
     ts_time last_send;         /* for the idle restart (RFC 5681 4.1) */
     /* RFC 2018 / RFC 6675: what the peer told us it holds beyond SND.UNA */
@@ -155,8 +156,8 @@ void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int er
 /* ---- tcp_in.c ---- */
 void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
 void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg);
-/* Applies the peer's SYN options (MSS, window scale, timestamps, SACK-permitted) to c. */
-void tcp_apply_syn_options(struct ts_stack *st, struct tcp_conn *c, const struct tcp_options *opt);
+/* Applies the peer's SYN options (MSS, window scale, timestamps, SACK-permitted) to c; now dates TS.Recent. */
+void tcp_apply_syn_options(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_options *opt);
 
 /* ---- tcp_listen.c ---- */
 void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener, const struct tcp_segment *seg);

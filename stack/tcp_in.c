@@ -78,7 +78,7 @@ void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
 
 /* ---- options ------------------------------------------------------------------ */
 
-void tcp_apply_syn_options(struct ts_stack *st, struct tcp_conn *c, const struct tcp_options *opt)
+void tcp_apply_syn_options(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_options *opt)
 {
     /* RFC 9293 3.7.1 (MUST-15): without an MSS option, assume 536. Clamp what the peer says to sane bounds:
      * at least 88 (Linux's floor, so a hostile MSS of 1 cannot make us send a segment per byte). */
@@ -96,8 +96,12 @@ void tcp_apply_syn_options(struct ts_stack *st, struct tcp_conn *c, const struct
     if (!c->wscale_ok)
         c->rcv_wscale = 0;
     c->ts_ok = opt->has_timestamps;
-    if (c->ts_ok)
+    if (c->ts_ok) {
+        /* RFC 7323 5.5: TS.Recent is valid for 24 days from when it was set, so its age starts now
+         * (left at 0, PAWS would stay off until the first update on a clock already past 24 days). */
         c->ts_recent = opt->ts_val;
+        c->ts_recent_age = now;
+    }
     c->sack_ok = opt->sack_permitted;
     /* RFC 7323 3.2: the timestamp option's 12 bytes come out of every segment's payload. */
     c->snd_mss = (uint16_t)(mss - (c->ts_ok ? 12 : 0));
@@ -161,7 +165,7 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     c->irs = h->seq;
     c->rcv_nxt = h->seq + 1;
     c->rcv_adv = c->rcv_nxt;
-    tcp_apply_syn_options(st, c, &h->opt);
+    tcp_apply_syn_options(st, now, c, &h->opt);
     if (ack_ok) {
         c->snd_una = h->ack;
         c->rto_at = TS_TIME_NEVER;
@@ -275,6 +279,14 @@ static void tcp_note_sack(struct tcp_conn *c, const struct tcp_options *opt)
     }
 }
 
+static uint32_t tcp_sacked_bytes(const struct tcp_conn *c)
+{
+    uint32_t bytes = 0;
+    for (unsigned i = 0; i < c->sacked_count; i++)
+        bytes += c->sacked[i].right - c->sacked[i].left;
+    return bytes;
+}
+
 /* The first byte at or above from that the peer does not hold (below the highest SACKed byte), or 0 if none. */
 static bool tcp_next_hole(const struct tcp_conn *c, uint32_t from, uint32_t *hole)
 {
@@ -353,6 +365,7 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
     }
     c->backoff = 0;
     c->retransmits_in_row = 0;
+    c->limited_transmit = 0;
     /* RFC 6582 3.2 step 3: a full acknowledgment ends recovery; a partial one deflates and resends. */
     if (c->cc.in_recovery) {
         if (SEQ_GEQ(ack, c->recover)) {
@@ -382,14 +395,22 @@ static void tcp_dup_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
     if (!duplicate)
         return;
     c->dupacks++;
+    /* RFC 3042 (Limited Transmit): each of the first two duplicate ACKs lets one new segment out beyond
+     * cwnd, so a small window still produces the third duplicate ACK instead of waiting for the RTO. */
+    if (!c->cc.in_recovery && c->dupacks <= 2)
+        c->limited_transmit = c->dupacks * c->snd_mss;
     if (c->cc.in_recovery) {
         tcp_cc_on_dupack(&c->cc);
         if (c->sack_ok)
             tcp_recovery_retransmit(st, now, c);
         return;
     }
-    /* RFC 6582 4.1: no new recovery until SND.UNA passes the last one's recovery point. */
-    if (c->dupacks == 3 && SEQ_GT(c->snd_una, c->recover - 1) ) {
+    /* RFC 6582 4.1: no new recovery until SND.UNA passes the last one's recovery point.
+     * RFC 6675 5 (IsLost): with SACK, DupThresh segments' worth of SACKed data above SND.UNA is the
+     * same evidence as three duplicate ACKs (it survives lost or coalesced ACKs). */
+    bool sack_evidence = c->sack_ok && tcp_sacked_bytes(c) >= 3u * c->snd_mss;
+    if ((c->dupacks == 3 || (c->dupacks >= 1 && sack_evidence)) && SEQ_GEQ(c->snd_una, c->recover)) {
+        c->limited_transmit = 0;
         c->recover = c->snd_max;
         c->high_rxt = c->snd_una;
         tcp_cc_enter_recovery(&c->cc, now, c->snd_max - c->snd_una);
@@ -418,7 +439,7 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
         }
         c->snd_una = ack;
         c->rto_at = TS_TIME_NEVER;
-        if (c->retransmits == 0)
+        if (c->retransmits == 0 && c->rtt_started != TS_TIME_NEVER)
             tcp_rtt_sample(st, now, c, now - c->rtt_started);
         c->snd_wnd = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
         c->max_snd_wnd = c->snd_wnd;
@@ -589,6 +610,22 @@ void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, c
         tcp_syn_sent_arrives(st, now, c, seg);
         ipv4_flush_loopback(st, now);
         return;
+    }
+    /*
+     * RFC 9293 3.5 figure 8 (simultaneous open), line 6: after our SYN crossed the peer's, its SYN,ACK
+     * repeats the SYN we already hold (SEG.SEQ = IRS) and acknowledges ours. The acceptability test would
+     * reject it (its one octet, the SYN, lies below RCV.NXT) and the figure's ESTABLISHED would wait for
+     * another round trip; take it as the ACK (and data) it carries, without the SYN, as Linux does.
+     */
+    struct tcp_segment without_syn;
+    if (c->state == TS_TCP_SYN_RECEIVED && c->listener == NULL && h->seq == c->irs &&
+        (h->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK)) {
+        without_syn = *seg;
+        without_syn.hdr.flags &= (uint8_t)~TCP_SYN;
+        without_syn.hdr.seq = c->irs + 1;
+        without_syn.seg_len--;
+        seg = &without_syn;
+        h = &seg->hdr;
     }
     /* Our SYN,ACK was lost and the peer sent its SYN again: answer it again (Linux does the same). */
     if (c->state == TS_TCP_SYN_RECEIVED && (h->flags & TCP_SYN) && !(h->flags & (TCP_ACK | TCP_RST)) &&

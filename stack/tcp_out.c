@@ -181,7 +181,8 @@ static uint32_t tcp_send_end(const struct tcp_conn *c)
 /* Bytes the congestion and peer windows allow in flight beyond SND.NXT. */
 static uint32_t tcp_usable_window(const struct tcp_conn *c)
 {
-    uint32_t window = c->snd_wnd < c->cc.cwnd ? c->snd_wnd : c->cc.cwnd;
+    uint32_t cwnd = c->cc.cwnd + c->limited_transmit;
+    uint32_t window = c->snd_wnd < cwnd ? c->snd_wnd : cwnd;
     uint32_t in_flight = c->snd_nxt - c->snd_una;
     return window > in_flight ? window - in_flight : 0;
 }

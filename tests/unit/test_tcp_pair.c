@@ -230,3 +230,69 @@ Test(tcp_pair, lossy_reordering_duplicating_link_delivers_every_byte_in_order)
     ts_pcb_abort(server, p.now);
     ts_pcb_close_at(l, p.now);
 }
+
+/* The byte at offset i of a long stream: cheap to compute at both ends, never periodic within 100 MB. */
+static uint8_t stream_byte(uint64_t i)
+{
+    uint64_t x = (i / 8 + 1) * 0x9e3779b97f4a7c15ull;
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 32;
+    return (uint8_t)(x >> (8 * (i % 8)));
+}
+
+Test(tcp_pair, a_hundred_megabytes_cross_five_percent_loss_with_reordering_and_duplication_intact, .timeout = 600)
+{
+    pair_init(&p, "loss=5%,reorder=5%,dup=5%,delay=500us", NULL, NULL);
+    struct ts_pcb *l = pair_tcp_listen(p.b.st, 80, 8);
+    struct ts_pcb *server;
+    struct ts_pcb *client = pair_tcp_connect(&p, l, 80, &server);
+    const uint64_t total = 100ull << 20;
+    static uint8_t chunk[65536], got[65536];
+    uint64_t sent = 0, received = 0;
+    ts_time limit = p.now + TS_SEC(3600);
+    uint64_t chunk_start = 0;
+    size_t chunk_len = 0;
+    while (received < total && p.now < limit) {
+        while (sent < total) {
+            if (sent >= chunk_start + chunk_len) { /* the next 64 KiB of the stream, computed once */
+                chunk_start = sent;
+                chunk_len = (size_t)(total - sent < sizeof chunk ? total - sent : sizeof chunk);
+                for (size_t k = 0; k < chunk_len; k++)
+                    chunk[k] = stream_byte(chunk_start + k);
+            }
+            size_t off = (size_t)(sent - chunk_start);
+            ssize_t r = ts_pcb_send(client, p.now, chunk + off, chunk_len - off);
+            cr_assert(r > 0 || r == -EAGAIN, "send: %zd", r);
+            if (r <= 0)
+                break;
+            sent += (uint64_t)r;
+        }
+        pair_run(&p, p.step);
+        for (;;) {
+            ssize_t r = ts_pcb_recv(server, p.now, got, sizeof got, false);
+            if (r <= 0)
+                break;
+            for (ssize_t k = 0; k < r; k++)
+                if (got[k] != stream_byte(received + (uint64_t)k))
+                    cr_assert_fail("byte %llu differs", (unsigned long long)(received + (uint64_t)k));
+            received += (uint64_t)r;
+        }
+    }
+    cr_assert_eq(received, total, "only %llu of %llu bytes arrived", (unsigned long long)received,
+                 (unsigned long long)total);
+    struct ts_impair_stats impaired;
+    ts_impair_get_stats(p.a.dev, &impaired);
+    uint64_t rto = 0, fast = 0, rexmit = 0;
+    ts_stack_counter(p.a.st, "tcp.rto_expired", &rto);
+    ts_stack_counter(p.a.st, "tcp.fast_retransmits", &fast);
+    ts_stack_counter(p.a.st, "tcp.retransmits", &rexmit);
+    cr_log_info("virtual time %.1f s, rto %llu fast %llu rexmit %llu", (double)(p.now - TS_SEC(1000)) / 1e6,
+                (unsigned long long)rto, (unsigned long long)fast, (unsigned long long)rexmit);
+    cr_assert_gt(impaired.dropped, 1000);
+    cr_assert_gt(impaired.duplicated, 1000);
+    cr_assert_gt(impaired.reordered, 1000);
+    ts_pcb_abort(client, p.now);
+    ts_pcb_abort(server, p.now);
+    ts_pcb_close_at(l, p.now);
+}
