@@ -165,7 +165,7 @@ static void tcp_send_syn_cookie(struct ts_stack *st, ts_time now, struct ts_pcb 
     c->snd_una = c->snd_nxt = c->snd_max = cookie;
     /* Without state we cannot remember the peer's options: only the MSS (in the cookie) survives. */
     struct tcp_options none = {.has_mss = true, .mss = peer_mss};
-    tcp_apply_syn_options(st, c, &none);
+    tcp_apply_syn_options(st, now, c, &none);
     c->state = TS_TCP_SYN_RECEIVED;
     st->counters.tcp.syn_cookies_sent++;
     TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "SYN queue full (%u): answering with a SYN cookie",
@@ -193,8 +193,11 @@ static bool tcp_accept_cookie(struct ts_stack *st, ts_time now, struct ts_pcb *l
     if (c == NULL)
         return true;
     c->iss = seg->hdr.ack - 1;
+    /* When the SYN,ACK left is not known (no state was kept): the ACK gives no RTT sample, and RTO
+     * stays at its initial 1 s (RFC 6298 2.1). */
+    c->rtt_started = TS_TIME_NEVER;
     struct tcp_options opt = {.has_mss = true, .mss = mss};
-    tcp_apply_syn_options(st, c, &opt);
+    tcp_apply_syn_options(st, now, c, &opt);
     st->counters.tcp.syn_cookies_accepted++;
     st->counters.tcp.passive_opens++;
     c->state = TS_TCP_SYN_RECEIVED;
@@ -244,7 +247,7 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     c->iss = tcp_isn(&st->tcp_secret, &t, now);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->rtt_started = now;
-    tcp_apply_syn_options(st, c, &h->opt);
+    tcp_apply_syn_options(st, now, c, &h->opt);
     c->snd_wnd = h->window; /* RFC 7323 2.2: never scaled in a SYN */
     c->max_snd_wnd = c->snd_wnd;
     c->snd_wl1 = h->seq;
