@@ -31,6 +31,12 @@ static struct ts_sock **table;
 static size_t table_size;
 static size_t table_used;
 static struct ts_net *default_net;
+/*
+ * The mark of a descriptor accept has reserved but not filled yet. Only its
+ * address is used (never its fields): acquire, unpublish and the net sweep
+ * treat it as an empty slot that is not free.
+ */
+static struct ts_sock fd_reserved;
 
 /* Makes room for at least one more descriptor. table_lock held. */
 static int grow_table(void)
@@ -76,25 +82,64 @@ struct ts_sock *ts_sock_new(struct ts_net *net, int *err)
     return sock;
 }
 
-int ts_fd_publish(struct ts_sock *sock)
+/* Puts sock in the lowest free slot. table_lock held. */
+static int take_lowest_slot(struct ts_sock *sock)
 {
-    pthread_mutex_lock(&table_lock);
-    if (sock->net->dead) {
-        pthread_mutex_unlock(&table_lock);
-        return -ENETDOWN;
-    }
     int rc = grow_table();
-    if (rc < 0) {
-        pthread_mutex_unlock(&table_lock);
+    if (rc < 0)
         return rc;
-    }
     size_t fd = 0;
     while (table[fd] != NULL)
         fd++;
     table[fd] = sock;
     table_used++;
-    pthread_mutex_unlock(&table_lock);
     return (int)fd;
+}
+
+int ts_fd_publish(struct ts_sock *sock)
+{
+    pthread_mutex_lock(&table_lock);
+    int rc = sock->net->dead ? -ENETDOWN : take_lowest_slot(sock);
+    pthread_mutex_unlock(&table_lock);
+    return rc;
+}
+
+int ts_fd_reserve(void)
+{
+    pthread_mutex_lock(&table_lock);
+    int rc = take_lowest_slot(&fd_reserved);
+    pthread_mutex_unlock(&table_lock);
+    return rc;
+}
+
+/* Frees a reserved slot. table_lock held. */
+static void drop_reservation(int fd)
+{
+    if (fd >= 0 && (size_t)fd < table_size && table[fd] == &fd_reserved) {
+        table[fd] = NULL;
+        table_used--;
+    }
+}
+
+int ts_fd_fill(int fd, struct ts_sock *sock)
+{
+    pthread_mutex_lock(&table_lock);
+    int rc = fd;
+    if (sock->net->dead) {
+        drop_reservation(fd);
+        rc = -ENETDOWN;
+    } else {
+        table[fd] = sock;
+    }
+    pthread_mutex_unlock(&table_lock);
+    return rc;
+}
+
+void ts_fd_unreserve(int fd)
+{
+    pthread_mutex_lock(&table_lock);
+    drop_reservation(fd);
+    pthread_mutex_unlock(&table_lock);
 }
 
 struct ts_sock *ts_fd_acquire(int fd)
@@ -103,6 +148,8 @@ struct ts_sock *ts_fd_acquire(int fd)
         return NULL;
     pthread_mutex_lock(&table_lock);
     struct ts_sock *sock = (size_t)fd < table_size ? table[fd] : NULL;
+    if (sock == &fd_reserved)
+        sock = NULL;
     if (sock != NULL)
         sock->refs++;
     pthread_mutex_unlock(&table_lock);
@@ -132,7 +179,7 @@ struct ts_sock *ts_fd_unpublish(int fd)
         return NULL;
     pthread_mutex_lock(&table_lock);
     struct ts_sock *sock = NULL;
-    if ((size_t)fd < table_size && table[fd] != NULL) {
+    if ((size_t)fd < table_size && table[fd] != NULL && table[fd] != &fd_reserved) {
         sock = table[fd];
         table[fd] = NULL;
         table_used--;

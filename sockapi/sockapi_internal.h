@@ -7,7 +7,9 @@
  *   runtime.c  the runtime thread: device wait_fd + stack deadline -> core
  *   fdtable.c  the process-wide descriptor table and socket reference counts
  *   socket.c   ts_socket, bind, connect, send*, recv* (recvmsg's control messages too), close, names, fcntl
- *   sockopt.c  ts_setsockopt / ts_getsockopt
+ *   stream.c   what SOCK_STREAM adds: listen, accept, shutdown, the stream sides of connect, send,
+ *              recv and close (blocking handshake, send loops, MSG_WAITALL, SO_LINGER)
+ *   sockopt.c  ts_setsockopt / ts_getsockopt, ts_tcp_info
  *   poll.c     ts_poll
  *
  * Locking (the order every file keeps):
@@ -27,6 +29,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "tapstack/pcb.h"
 #include "tapstack/socket.h"
@@ -65,8 +68,8 @@ struct ts_net {
 
 struct ts_sock {
     struct ts_net *net;         /* fixed for the object's life */
-    int type;                   /* SOCK_DGRAM (SOCK_STREAM once TCP exists) */
-    int protocol;               /* IPPROTO_UDP, IPPROTO_ICMP */
+    int type;                   /* SOCK_DGRAM or SOCK_STREAM */
+    int protocol;               /* IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_TCP */
     enum ts_pcb_type pcb_type;
 
     /* net lock */
@@ -78,6 +81,9 @@ struct ts_sock {
     int pmtudisc; /* the IP_MTU_DISCOVER value last set, for getsockopt */
     bool recvttl; /* IP_RECVTTL: ts_recvmsg hands over each datagram's TTL */
     bool recvtos; /* IP_RECVTOS: ... and its TOS */
+    bool linger_on;  /* SO_LINGER l_onoff (streams) */
+    int linger_secs; /* SO_LINGER l_linger: 0 aborts on close, > 0 bounds a blocking close's wait, < 0 no bound */
+    bool shut_rd;    /* a connected datagram socket was shut for reading: a blocked receive returns 0 */
 
     /* fd-table mutex */
     unsigned refs; /* the table's reference while a descriptor names it, plus one per call in flight */
@@ -121,6 +127,16 @@ void ts_fd_release(struct ts_sock *sock);
 /* Removes fd from the table and hands back the table's reference, or NULL if fd names nothing. */
 struct ts_sock *ts_fd_unpublish(int fd);
 /*
+ * Holds the lowest free descriptor for a socket accept has yet to produce, as
+ * Linux allocates accept's descriptor before it waits: no call can use the
+ * number until ts_fd_fill. -EMFILE if the table is full.
+ */
+int ts_fd_reserve(void);
+/* Puts sock (and the caller's reference) under a reserved fd; -ENETDOWN (slot freed) if its net is retired. */
+int ts_fd_fill(int fd, struct ts_sock *sock);
+/* Gives a reserved, unfilled descriptor back. */
+void ts_fd_unreserve(int fd);
+/*
  * A new socket object on net (NULL: the default net) with one reference,
  * counted as live on the net. NULL with *err = -ENETDOWN if there is no such
  * net or it is being stopped, -ENOMEM if memory runs out.
@@ -144,9 +160,44 @@ struct ts_sock *ts_sock_enter(int fd);
 /* Unlocks and drops the reference ts_sock_enter took. */
 void ts_sock_leave(struct ts_sock *sock);
 
-/* Marks the socket closed, closes its pcb and wakes every waiter. Net lock held. */
+/* Leaves the call and returns its result, or -1 with errno for a negative errno value. */
+ssize_t ts_sock_leave_with(struct ts_sock *sock, ssize_t result);
+
+/* Marks the socket closed, gives its pcb back to the core and wakes every waiter. Net lock held. */
 void ts_sock_shut(struct ts_sock *sock);
+/* Makes pcb the socket's, with an open socket's defaults. Net lock held. */
+void ts_sock_attach_pcb(struct ts_sock *sock, struct ts_pcb *pcb, bool nonblocking);
+/*
+ * After a core call said -EAGAIN: waits until something on the net changes.
+ * Returns 0 to retry, or the errno the call fails with: -EAGAIN if it may not
+ * block (non-blocking socket, dontwait, manual mode, negative timeout) or the
+ * timeout expired, -EBADF if the socket was closed meanwhile. Net lock held.
+ */
+int ts_sock_wait_change(struct ts_sock *sock, bool dontwait, ts_time timeo, ts_time deadline);
+/* Whether a call on sock may wait at all (blocking socket on a runtime-mode net). */
+bool ts_sock_may_block(const struct ts_sock *sock);
 /* Sets errno from a negative errno value and returns -1. */
 int ts_fail(int neg_errno);
+
+/* Output address checks and conversion (POSIX: written up to *len, *len set to the full size). */
+int ts_addr_check_out(const struct sockaddr *sa, const socklen_t *len);
+void ts_addr_to_user(const struct ts_sockaddr *in, struct sockaddr *sa, socklen_t *len);
+
+/* ---- stream.c ---- */
+
+/* connect() on a stream, after the address was checked: starts the handshake and waits for it if blocking. */
+int ts_stream_connect(struct ts_sock *sock, const struct ts_sockaddr *remote);
+/* send() on a stream: queues all of buf (blocking) or what fits (non-blocking). flags are already checked. */
+ssize_t ts_stream_send(struct ts_sock *sock, const void *buf, size_t len, int flags);
+/* recv() on a stream into iovecs already checked; MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT. */
+ssize_t ts_stream_recv(struct ts_sock *sock, const struct iovec *iov, size_t iovcnt, int flags);
+/*
+ * ts_close's SO_LINGER wait for a stream with a positive linger time on a
+ * blocking socket: sends the FIN and waits until it is acknowledged, the
+ * connection ends or the time passes. The socket is already marked closed.
+ */
+void ts_stream_linger(struct ts_sock *sock);
+/* ENOTCONN for getpeername while the handshake is under way or after the connection ended, as Linux. */
+bool ts_stream_has_peer(const struct ts_sock *sock);
 
 #endif

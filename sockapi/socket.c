@@ -8,6 +8,10 @@
  *   core call           retried after a wait on the net's condition variable
  *                       while it says -EAGAIN and the call may block
  *   ts_sock_leave()     unlock, drop the reference
+ *
+ * Streams share the entry points: connect, send and recv hand over to
+ * stream.c once the arguments are checked, and close gives a TCP pcb back
+ * gracefully (or with a RST, or after a SO_LINGER wait).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,8 +55,7 @@ void ts_sock_leave(struct ts_sock *sock)
     ts_fd_release(sock);
 }
 
-/* Leaves the call and returns its result, or -1 with errno for a negative errno value. */
-static ssize_t leave_with(struct ts_sock *sock, ssize_t result)
+ssize_t ts_sock_leave_with(struct ts_sock *sock, ssize_t result)
 {
     ts_sock_leave(sock);
     if (result < 0)
@@ -60,30 +63,50 @@ static ssize_t leave_with(struct ts_sock *sock, ssize_t result)
     return result;
 }
 
+/*
+ * Hands the pcb back to the core. A stream closes gracefully in the
+ * background (ts_pcb_close_at), or with a RST when SO_LINGER says "abort"
+ * (l_onoff 1, l_linger 0). Net lock held.
+ */
+static void release_pcb(struct ts_sock *sock)
+{
+    struct ts_pcb *pcb = sock->pcb;
+    if (pcb == NULL)
+        return;
+    sock->pcb = NULL;
+    ts_pcb_set_event_callback(pcb, NULL, NULL);
+    ts_time now = ts_net_now(sock->net);
+    if (sock->pcb_type == TS_PCB_TCP && sock->linger_on && sock->linger_secs == 0)
+        ts_pcb_abort(pcb, now);
+    else
+        ts_pcb_close_at(pcb, now);
+    ts_net_kick(sock->net);
+}
+
+/* Wakes threads blocked on this socket: they see `closed` and fail with EBADF. Net lock held. */
+static void mark_closed(struct ts_sock *sock)
+{
+    sock->closed = true;
+    pthread_cond_broadcast(&sock->net->cond);
+}
+
 void ts_sock_shut(struct ts_sock *sock)
 {
     if (sock->closed)
         return;
-    sock->closed = true;
-    if (sock->pcb != NULL) {
-        ts_pcb_set_event_callback(sock->pcb, NULL, NULL);
-        ts_pcb_close(sock->pcb);
-        sock->pcb = NULL;
-    }
-    /* Threads blocked on this socket wake, see `closed` and fail with EBADF. */
-    pthread_cond_broadcast(&sock->net->cond);
+    mark_closed(sock);
+    release_pcb(sock);
 }
 
-/*
- * After a core call said -EAGAIN: waits until something on the net changes.
- * Returns 0 to retry, or the errno the call fails with: -EAGAIN if it may not
- * block (non-blocking socket, MSG_DONTWAIT, manual mode, negative timeout) or
- * the timeout expired, -EBADF if the socket was closed meanwhile.
- */
-static int wait_for_change(struct ts_sock *sock, bool dontwait, ts_time timeo, ts_time deadline)
+bool ts_sock_may_block(const struct ts_sock *sock)
+{
+    return !sock->nonblocking && !sock->net->manual;
+}
+
+int ts_sock_wait_change(struct ts_sock *sock, bool dontwait, ts_time timeo, ts_time deadline)
 {
     struct ts_net *net = sock->net;
-    if (dontwait || sock->nonblocking || net->manual || timeo == TS_TIMEO_NONE)
+    if (dontwait || !ts_sock_may_block(sock) || timeo == TS_TIMEO_NONE)
         return -EAGAIN;
     if (!ts_net_wait(net, deadline))
         return -EAGAIN;
@@ -119,7 +142,7 @@ static int addr_from_user(const struct sockaddr *sa, socklen_t len, bool unspec_
 }
 
 /* Checks an output address buffer before anything irreversible happens (a datagram taken, say). */
-static int check_addr_out(const struct sockaddr *sa, const socklen_t *len)
+int ts_addr_check_out(const struct sockaddr *sa, const socklen_t *len)
 {
     if (sa == NULL)
         return 0;
@@ -131,7 +154,7 @@ static int check_addr_out(const struct sockaddr *sa, const socklen_t *len)
 }
 
 /* Writes as much of a sockaddr_in as *len allows and sets *len to its full size, as POSIX says. */
-static void addr_to_user(const struct ts_sockaddr *in, struct sockaddr *sa, socklen_t *len)
+void ts_addr_to_user(const struct ts_sockaddr *in, struct sockaddr *sa, socklen_t *len)
 {
     struct sockaddr_in sin;
     memset(&sin, 0, sizeof(sin));
@@ -145,10 +168,7 @@ static void addr_to_user(const struct ts_sockaddr *in, struct sockaddr *sa, sock
 
 /* ---- creation ------------------------------------------------------------------------------- */
 
-/*
- * Which pcb a (domain, type, protocol) triple asks for, with Linux's errno
- * for each refusal. TCP slots in at SOCK_STREAM with TS_PCB_TCP.
- */
+/* Which pcb a (domain, type, protocol) triple asks for, with Linux's errno for each refusal. */
 static int pcb_type_for(int domain, int type, int protocol, enum ts_pcb_type *pcb_type, int *proto_out)
 {
     if (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC | 0xf))
@@ -172,6 +192,11 @@ static int pcb_type_for(int domain, int type, int protocol, enum ts_pcb_type *pc
         }
         return -EPROTONOSUPPORT;
     case SOCK_STREAM:
+        if (protocol == 0 || protocol == IPPROTO_TCP) {
+            *pcb_type = TS_PCB_TCP;
+            *proto_out = IPPROTO_TCP;
+            return 0;
+        }
         return -EPROTONOSUPPORT;
     default:
         /* A socket type Linux knows (SOCK_RAW, SOCK_SEQPACKET, ...) that AF_INET here does not offer. */
@@ -179,13 +204,8 @@ static int pcb_type_for(int domain, int type, int protocol, enum ts_pcb_type *pc
     }
 }
 
-/* Opens the pcb and fills the socket's defaults. Net lock held. */
-static int open_pcb(struct ts_sock *sock, bool nonblocking)
+void ts_sock_attach_pcb(struct ts_sock *sock, struct ts_pcb *pcb, bool nonblocking)
 {
-    int err = 0;
-    struct ts_pcb *pcb = ts_pcb_open(sock->net->st, sock->pcb_type, &err);
-    if (pcb == NULL)
-        return err < 0 ? err : -ENOMEM;
     ts_pcb_set_event_callback(pcb, ts_net_on_pcb_event, sock->net);
     sock->pcb = pcb;
     sock->nonblocking = nonblocking;
@@ -196,6 +216,19 @@ static int open_pcb(struct ts_sock *sock, bool nonblocking)
     sock->pmtudisc = dontfrag ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT;
     sock->recvttl = false;
     sock->recvtos = false;
+    sock->linger_on = false;
+    sock->linger_secs = 0;
+    sock->shut_rd = false;
+}
+
+/* Opens the pcb and fills the socket's defaults. Net lock held. */
+static int open_pcb(struct ts_sock *sock, bool nonblocking)
+{
+    int err = 0;
+    struct ts_pcb *pcb = ts_pcb_open(sock->net->st, sock->pcb_type, &err);
+    if (pcb == NULL)
+        return err < 0 ? err : -ENOMEM;
+    ts_sock_attach_pcb(sock, pcb, nonblocking);
     return 0;
 }
 
@@ -251,8 +284,14 @@ int ts_close(int fd)
         return ts_fail(-EBADF);
     struct ts_net *net = sock->net;
     pthread_mutex_lock(&net->lock);
-    ts_sock_shut(sock);
-    ts_net_kick(net);
+    /* Open for sure (whoever closes a socket takes its descriptor out of the table first); kept as a guard. */
+    if (!sock->closed) {
+        mark_closed(sock);
+        bool linger = sock->pcb_type == TS_PCB_TCP && sock->linger_on && sock->linger_secs != 0;
+        if (linger && ts_sock_may_block(sock))
+            ts_stream_linger(sock);
+        release_pcb(sock);
+    }
     pthread_mutex_unlock(&net->lock);
     ts_fd_release(sock);
     return 0;
@@ -269,7 +308,7 @@ int ts_bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
     int rc = addr_from_user(addr, addrlen, true, &local);
     if (rc == 0)
         rc = ts_pcb_bind(sock->pcb, &local);
-    return (int)leave_with(sock, rc);
+    return (int)ts_sock_leave_with(sock, rc);
 }
 
 /* connect() with AF_UNSPEC dissolves the association (POSIX); anything else must be AF_INET. */
@@ -296,12 +335,20 @@ int ts_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
     if (sock == NULL)
         return ts_fail(-EBADF);
     struct ts_sockaddr remote;
-    int rc = connect_target(addr, addrlen, &remote);
+    int rc;
+    if (sock->type == SOCK_STREAM) {
+        /* A stream cannot dissolve its connection with AF_UNSPEC here: only AF_INET peers. */
+        rc = addr_from_user(addr, addrlen, false, &remote);
+        if (rc == 0)
+            rc = ts_stream_connect(sock, &remote);
+        return (int)ts_sock_leave_with(sock, rc);
+    }
+    rc = connect_target(addr, addrlen, &remote);
     if (rc == 0) {
         rc = ts_pcb_connect(sock->pcb, ts_net_now(sock->net), &remote);
         ts_net_kick(sock->net);
     }
-    return (int)leave_with(sock, rc);
+    return (int)ts_sock_leave_with(sock, rc);
 }
 
 static int get_name(int fd, struct sockaddr *addr, socklen_t *addrlen, bool peer)
@@ -309,19 +356,21 @@ static int get_name(int fd, struct sockaddr *addr, socklen_t *addrlen, bool peer
     struct ts_sock *sock = ts_sock_enter(fd);
     if (sock == NULL)
         return ts_fail(-EBADF);
-    int rc = addrlen == NULL ? -EFAULT : check_addr_out(addr, addrlen);
+    int rc = addrlen == NULL ? -EFAULT : ts_addr_check_out(addr, addrlen);
     if (rc == 0 && addr == NULL && *addrlen > 0)
         rc = -EFAULT;
     struct ts_sockaddr name = {0, 0};
+    if (rc == 0 && peer && sock->type == SOCK_STREAM && !ts_stream_has_peer(sock))
+        rc = -ENOTCONN;
     if (rc == 0)
         rc = peer ? ts_pcb_remote(sock->pcb, &name) : ts_pcb_local(sock->pcb, &name);
     if (rc == 0) {
         if (addr != NULL)
-            addr_to_user(&name, addr, addrlen);
+            ts_addr_to_user(&name, addr, addrlen);
         else
             *addrlen = sizeof(struct sockaddr_in);
     }
-    return (int)leave_with(sock, rc);
+    return (int)ts_sock_leave_with(sock, rc);
 }
 
 int ts_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
@@ -338,6 +387,7 @@ int ts_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 
 #define TS_SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL)
 #define TS_RECV_FLAGS (MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC)
+#define TS_STREAM_RECV_FLAGS (MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL)
 
 static ssize_t send_checked(struct ts_sock *sock, const void *buf, size_t len, int flags,
                             const struct ts_sockaddr *to)
@@ -349,7 +399,7 @@ static ssize_t send_checked(struct ts_sock *sock, const void *buf, size_t len, i
         ts_net_kick(sock->net);
         if (n != -EAGAIN)
             return n;
-        int rc = wait_for_change(sock, (flags & MSG_DONTWAIT) != 0, timeo, deadline);
+        int rc = ts_sock_wait_change(sock, (flags & MSG_DONTWAIT) != 0, timeo, deadline);
         if (rc < 0)
             return rc;
     }
@@ -357,7 +407,8 @@ static ssize_t send_checked(struct ts_sock *sock, const void *buf, size_t len, i
 
 /*
  * MSG_NOSIGNAL is accepted (tapstack raises no signals); other flags a
- * datagram socket has no use for fail with EOPNOTSUPP rather than being ignored.
+ * socket here has no use for fail with EOPNOTSUPP rather than being ignored.
+ * A stream ignores the address, as Linux's TCP does (only its length is checked).
  */
 ssize_t ts_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
@@ -365,18 +416,23 @@ ssize_t ts_sendto(int fd, const void *buf, size_t len, int flags, const struct s
     if (sock == NULL)
         return ts_fail(-EBADF);
     if (flags & ~TS_SEND_FLAGS)
-        return leave_with(sock, -EOPNOTSUPP);
+        return ts_sock_leave_with(sock, -EOPNOTSUPP);
     if (buf == NULL && len > 0)
-        return leave_with(sock, -EFAULT);
+        return ts_sock_leave_with(sock, -EFAULT);
+    if (sock->type == SOCK_STREAM) {
+        if (to != NULL && tolen > sizeof(struct sockaddr_storage))
+            return ts_sock_leave_with(sock, -EINVAL);
+        return ts_sock_leave_with(sock, ts_stream_send(sock, buf, len, flags));
+    }
     struct ts_sockaddr dst;
     if (to != NULL) {
         int rc = addr_from_user(to, tolen, false, &dst);
         if (rc < 0)
-            return leave_with(sock, rc);
+            return ts_sock_leave_with(sock, rc);
     }
     if (len > TS_MAX_DATAGRAM)
-        return leave_with(sock, -EMSGSIZE);
-    return leave_with(sock, send_checked(sock, buf, len, flags, to != NULL ? &dst : NULL));
+        return ts_sock_leave_with(sock, -EMSGSIZE);
+    return ts_sock_leave_with(sock, send_checked(sock, buf, len, flags, to != NULL ? &dst : NULL));
 }
 
 ssize_t ts_send(int fd, const void *buf, size_t len, int flags)
@@ -454,6 +510,15 @@ static ssize_t receive_once(struct ts_sock *sock, struct recv_job *job)
     return (job->flags & MSG_TRUNC) ? (ssize_t)job->info.len : (ssize_t)keep;
 }
 
+/*
+ * Linux: once a connected datagram socket is shut for reading, a receive that
+ * would block returns 0 instead (how one thread wakes another blocked in recv).
+ */
+static bool shut_rd_ends_wait(const struct ts_sock *sock, const struct recv_job *job, ts_time timeo)
+{
+    return sock->shut_rd && !(job->flags & MSG_DONTWAIT) && ts_sock_may_block(sock) && timeo != TS_TIMEO_NONE;
+}
+
 /* Checks the flags, then takes one datagram, waiting as the socket's mode and SO_RCVTIMEO say. Net lock held. */
 static ssize_t receive_datagram(struct ts_sock *sock, struct recv_job *job)
 {
@@ -465,10 +530,25 @@ static ssize_t receive_datagram(struct ts_sock *sock, struct recv_job *job)
         ssize_t n = receive_once(sock, job);
         if (n != -EAGAIN)
             return n;
-        int rc = wait_for_change(sock, (job->flags & MSG_DONTWAIT) != 0, timeo, deadline);
+        if (shut_rd_ends_wait(sock, job, timeo))
+            return 0;
+        int rc = ts_sock_wait_change(sock, (job->flags & MSG_DONTWAIT) != 0, timeo, deadline);
         if (rc < 0)
             return rc;
     }
+}
+
+/* A datagram, or bytes of a stream (whose "sender" is always the peer). Net lock held. */
+static ssize_t receive_any(struct ts_sock *sock, struct recv_job *job)
+{
+    if (sock->type != SOCK_STREAM)
+        return receive_datagram(sock, job);
+    if (job->flags & ~TS_STREAM_RECV_FLAGS)
+        return -EOPNOTSUPP;
+    ssize_t n = ts_stream_recv(sock, job->iov, job->iovcnt, job->flags);
+    if (n >= 0 && ts_pcb_remote(sock->pcb, &job->info.from) < 0)
+        job->info.from = (struct ts_sockaddr){0, 0};
+    return n;
 }
 
 ssize_t ts_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
@@ -477,16 +557,16 @@ ssize_t ts_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *f
     if (sock == NULL)
         return ts_fail(-EBADF);
     if (buf == NULL && len > 0)
-        return leave_with(sock, -EFAULT);
-    int rc = check_addr_out(from, fromlen);
+        return ts_sock_leave_with(sock, -EFAULT);
+    int rc = ts_addr_check_out(from, fromlen);
     if (rc < 0)
-        return leave_with(sock, rc);
+        return ts_sock_leave_with(sock, rc);
     struct iovec one = {.iov_base = buf, .iov_len = len};
     struct recv_job job = {.iov = &one, .iovcnt = 1, .flags = flags};
-    ssize_t n = receive_datagram(sock, &job);
+    ssize_t n = receive_any(sock, &job);
     if (n >= 0 && from != NULL)
-        addr_to_user(&job.info.from, from, fromlen);
-    return leave_with(sock, n);
+        ts_addr_to_user(&job.info.from, from, fromlen);
+    return ts_sock_leave_with(sock, n);
 }
 
 ssize_t ts_recv(int fd, void *buf, size_t len, int flags)
@@ -570,9 +650,10 @@ static void put_ip_cmsgs(const struct ts_sock *sock, const struct ts_dgram_info 
 static void fill_msghdr(const struct ts_sock *sock, const struct recv_job *job, struct msghdr *msg)
 {
     if (msg->msg_name != NULL)
-        addr_to_user(&job->info.from, msg->msg_name, &msg->msg_namelen);
+        ts_addr_to_user(&job->info.from, msg->msg_name, &msg->msg_namelen);
     struct cmsg_writer w = {.buf = msg->msg_control, .cap = msg->msg_control != NULL ? msg->msg_controllen : 0};
-    put_ip_cmsgs(sock, &job->info, &w);
+    if (sock->type != SOCK_STREAM) /* a byte stream has no per-datagram header to report */
+        put_ip_cmsgs(sock, &job->info, &w);
     msg->msg_controllen = w.used;
     msg->msg_flags = (job->truncated ? MSG_TRUNC : 0) | (w.truncated ? MSG_CTRUNC : 0);
 }
@@ -584,12 +665,12 @@ ssize_t ts_recvmsg(int fd, struct msghdr *msg, int flags)
         return ts_fail(-EBADF);
     int rc = check_msghdr(msg);
     if (rc < 0)
-        return leave_with(sock, rc);
+        return ts_sock_leave_with(sock, rc);
     struct recv_job job = {.iov = msg->msg_iov, .iovcnt = msg->msg_iovlen, .flags = flags};
-    ssize_t n = receive_datagram(sock, &job);
+    ssize_t n = receive_any(sock, &job);
     if (n >= 0)
         fill_msghdr(sock, &job, msg);
-    return leave_with(sock, n);
+    return ts_sock_leave_with(sock, n);
 }
 
 /* ---- descriptor flags ------------------------------------------------------------------------------ */
@@ -612,5 +693,5 @@ int ts_fcntl(int fd, int cmd, int arg)
         rc = -EINVAL;
         break;
     }
-    return (int)leave_with(sock, rc);
+    return (int)ts_sock_leave_with(sock, rc);
 }

@@ -1,17 +1,21 @@
 /*
- * ts_setsockopt / ts_getsockopt.
+ * ts_setsockopt / ts_getsockopt, and ts_tcp_info.
  *
  * Options map onto the core's ts_pcb_setopt where the core implements them
- * (SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, IP_TTL, DF through
- * IP_MTU_DISCOVER); timeouts, SO_TYPE, the IP_MTU_DISCOVER mode and the
- * IP_RECVTTL / IP_RECVTOS switches (read by ts_recvmsg) live in the socket
- * object. Lengths follow POSIX: a set with a short value is EINVAL, a get
+ * (SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_KEEPALIVE, IP_TTL, DF
+ * through IP_MTU_DISCOVER, the IPPROTO_TCP options); timeouts, SO_TYPE,
+ * SO_LINGER, the IP_MTU_DISCOVER mode and the IP_RECVTTL / IP_RECVTOS
+ * switches (read by ts_recvmsg) live in the socket object. SO_KEEPALIVE and
+ * SO_LINGER are stream options here (ENOPROTOOPT on datagram sockets, where
+ * Linux records them without effect); IPPROTO_TCP options are ENOPROTOOPT on
+ * anything but a stream, as on Linux. Lengths follow POSIX: a set with a short value is EINVAL, a get
  * into a short buffer is silently truncated, and *optlen says how much was
  * written. Buffer sizes are taken as given (Linux doubles them to cover
  * its bookkeeping; the core counts payload bytes, so there is nothing to cover).
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -70,9 +74,39 @@ static int set_core_option(struct ts_sock *sock, enum ts_pcb_option opt, const v
     return ts_pcb_setopt(sock->pcb, opt, value);
 }
 
+/* An int handed to the core as it is (the core checks its range). */
+static int set_core_int(struct ts_sock *sock, enum ts_pcb_option opt, const void *optval, socklen_t optlen)
+{
+    int value;
+    int rc = read_int(optval, optlen, &value);
+    if (rc < 0)
+        return rc;
+    return ts_pcb_setopt(sock->pcb, opt, value);
+}
+
+/* SO_LINGER: struct linger, kept in the socket for ts_close (a stream option here). */
+static int set_linger(struct ts_sock *sock, const void *optval, socklen_t optlen)
+{
+    if (sock->type != SOCK_STREAM)
+        return -ENOPROTOOPT;
+    struct linger lg;
+    if (optlen < sizeof(lg))
+        return -EINVAL;
+    if (optval == NULL)
+        return -EFAULT;
+    memcpy(&lg, optval, sizeof(lg));
+    sock->linger_on = lg.l_onoff != 0;
+    sock->linger_secs = lg.l_linger;
+    return 0;
+}
+
 static int set_socket_level(struct ts_sock *sock, int optname, const void *optval, socklen_t optlen)
 {
     switch (optname) {
+    case SO_KEEPALIVE:
+        return set_core_option(sock, TS_OPT_KEEPALIVE, optval, optlen, true);
+    case SO_LINGER:
+        return set_linger(sock, optval, optlen);
     case SO_REUSEADDR:
         return set_core_option(sock, TS_OPT_REUSEADDR, optval, optlen, true);
     case SO_BROADCAST:
@@ -86,7 +120,7 @@ static int set_socket_level(struct ts_sock *sock, int optname, const void *optva
     case SO_SNDTIMEO:
         return read_timeout(optval, optlen, &sock->sndtimeo);
     default:
-        /* SO_ERROR and SO_TYPE are read-only: Linux answers ENOPROTOOPT to setting them too. */
+        /* SO_ERROR, SO_TYPE and SO_ACCEPTCONN are read-only: Linux answers ENOPROTOOPT to setting them too. */
         return -ENOPROTOOPT;
     }
 }
@@ -152,6 +186,53 @@ static int set_ip_level(struct ts_sock *sock, int optname, const void *optval, s
     }
 }
 
+/* Linux's TCP_CA_NAME_MAX: the room for a congestion control name, NUL included. */
+#define TS_CC_NAME_MAX 16
+
+/* TCP_CONGESTION: a name, not necessarily NUL-terminated, at most optlen bytes of it (Linux); ENOENT if unknown. */
+static int set_congestion(struct ts_sock *sock, const void *optval, socklen_t optlen)
+{
+    if (optlen < 1)
+        return -EINVAL;
+    if (optval == NULL)
+        return -EFAULT;
+    char name[TS_CC_NAME_MAX];
+    size_t n = optlen < sizeof(name) - 1 ? optlen : sizeof(name) - 1;
+    memcpy(name, optval, n);
+    name[n] = '\0';
+    enum ts_tcp_congestion cc;
+    if (strcmp(name, "cubic") == 0)
+        cc = TS_CC_CUBIC;
+    else if (strcmp(name, "reno") == 0)
+        cc = TS_CC_RENO;
+    else
+        return -ENOENT;
+    return ts_pcb_setopt(sock->pcb, TS_OPT_CONGESTION, cc);
+}
+
+static int set_tcp_level(struct ts_sock *sock, int optname, const void *optval, socklen_t optlen)
+{
+    if (sock->pcb_type != TS_PCB_TCP)
+        return -ENOPROTOOPT;
+    switch (optname) {
+    case TCP_NODELAY:
+        return set_core_option(sock, TS_OPT_NODELAY, optval, optlen, true);
+    case TCP_KEEPIDLE:
+        return set_core_int(sock, TS_OPT_KEEPIDLE, optval, optlen);
+    case TCP_KEEPINTVL:
+        return set_core_int(sock, TS_OPT_KEEPINTVL, optval, optlen);
+    case TCP_KEEPCNT:
+        return set_core_int(sock, TS_OPT_KEEPCNT, optval, optlen);
+    case TCP_MAXSEG:
+        return set_core_int(sock, TS_OPT_MAXSEG, optval, optlen);
+    case TCP_CONGESTION:
+        return set_congestion(sock, optval, optlen);
+    default:
+        /* TCP_INFO is read-only. */
+        return -ENOPROTOOPT;
+    }
+}
+
 int ts_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 {
     struct ts_sock *sock = ts_sock_enter(fd);
@@ -164,6 +245,8 @@ int ts_setsockopt(int fd, int level, int optname, const void *optval, socklen_t 
         rc = set_socket_level(sock, optname, optval, optlen);
     else if (level == IPPROTO_IP)
         rc = set_ip_level(sock, optname, optval, optlen);
+    else if (level == IPPROTO_TCP)
+        rc = set_tcp_level(sock, optname, optval, optlen);
     else
         rc = -ENOPROTOOPT;
     ts_sock_leave(sock);
@@ -207,9 +290,33 @@ static int get_core_option(const struct ts_sock *sock, enum ts_pcb_option opt, v
     return write_int(value, optval, optlen);
 }
 
+static int get_linger(const struct ts_sock *sock, void *optval, socklen_t *optlen)
+{
+    if (sock->type != SOCK_STREAM)
+        return -ENOPROTOOPT;
+    struct linger lg = {.l_onoff = sock->linger_on, .l_linger = sock->linger_secs};
+    write_value(&lg, sizeof(lg), optval, optlen);
+    return 0;
+}
+
+/* SO_ACCEPTCONN: whether listen() was called (always 0 on a datagram socket). */
+static int get_acceptconn(const struct ts_sock *sock, void *optval, socklen_t *optlen)
+{
+    struct ts_tcp_info info;
+    bool listening = sock->pcb_type == TS_PCB_TCP && ts_pcb_tcp_info(sock->pcb, &info) == 0 &&
+                     info.state == TS_TCP_LISTEN;
+    return write_int(listening, optval, optlen);
+}
+
 static int get_socket_level(struct ts_sock *sock, int optname, void *optval, socklen_t *optlen)
 {
     switch (optname) {
+    case SO_KEEPALIVE:
+        return get_core_option(sock, TS_OPT_KEEPALIVE, optval, optlen);
+    case SO_LINGER:
+        return get_linger(sock, optval, optlen);
+    case SO_ACCEPTCONN:
+        return get_acceptconn(sock, optval, optlen);
     case SO_REUSEADDR:
         return get_core_option(sock, TS_OPT_REUSEADDR, optval, optlen);
     case SO_BROADCAST:
@@ -248,6 +355,54 @@ static int get_ip_level(struct ts_sock *sock, int optname, void *optval, socklen
     }
 }
 
+/* TCP_CONGESTION: the name in a zero-padded field of TS_CC_NAME_MAX bytes, cut to *optlen (Linux). */
+static int get_congestion(const struct ts_sock *sock, void *optval, socklen_t *optlen)
+{
+    int value = TS_CC_CUBIC;
+    int rc = ts_pcb_getopt(sock->pcb, TS_OPT_CONGESTION, &value);
+    if (rc < 0)
+        return rc;
+    char name[TS_CC_NAME_MAX];
+    memset(name, 0, sizeof(name));
+    strcpy(name, value == TS_CC_RENO ? "reno" : "cubic");
+    write_value(name, sizeof(name), optval, optlen);
+    return 0;
+}
+
+static int get_tcp_info(const struct ts_sock *sock, void *optval, socklen_t *optlen)
+{
+    struct ts_tcp_info info;
+    int rc = ts_pcb_tcp_info(sock->pcb, &info);
+    if (rc < 0)
+        return rc;
+    write_value(&info, sizeof(info), optval, optlen);
+    return 0;
+}
+
+static int get_tcp_level(struct ts_sock *sock, int optname, void *optval, socklen_t *optlen)
+{
+    if (sock->pcb_type != TS_PCB_TCP)
+        return -ENOPROTOOPT;
+    switch (optname) {
+    case TCP_NODELAY:
+        return get_core_option(sock, TS_OPT_NODELAY, optval, optlen);
+    case TCP_KEEPIDLE:
+        return get_core_option(sock, TS_OPT_KEEPIDLE, optval, optlen);
+    case TCP_KEEPINTVL:
+        return get_core_option(sock, TS_OPT_KEEPINTVL, optval, optlen);
+    case TCP_KEEPCNT:
+        return get_core_option(sock, TS_OPT_KEEPCNT, optval, optlen);
+    case TCP_MAXSEG:
+        return get_core_option(sock, TS_OPT_MAXSEG, optval, optlen);
+    case TCP_CONGESTION:
+        return get_congestion(sock, optval, optlen);
+    case TCP_INFO:
+        return get_tcp_info(sock, optval, optlen);
+    default:
+        return -ENOPROTOOPT;
+    }
+}
+
 int ts_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
     struct ts_sock *sock = ts_sock_enter(fd);
@@ -264,8 +419,26 @@ int ts_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optle
         rc = get_socket_level(sock, optname, optval, optlen);
     else if (level == IPPROTO_IP)
         rc = get_ip_level(sock, optname, optval, optlen);
+    else if (level == IPPROTO_TCP)
+        rc = get_tcp_level(sock, optname, optval, optlen);
     else
         rc = -ENOPROTOOPT;
+    ts_sock_leave(sock);
+    return rc < 0 ? ts_fail(rc) : 0;
+}
+
+int ts_tcp_info(int fd, struct ts_tcp_info *info)
+{
+    struct ts_sock *sock = ts_sock_enter(fd);
+    if (sock == NULL)
+        return ts_fail(-EBADF);
+    int rc;
+    if (info == NULL)
+        rc = -EFAULT;
+    else if (sock->pcb_type != TS_PCB_TCP)
+        rc = -EOPNOTSUPP;
+    else
+        rc = ts_pcb_tcp_info(sock->pcb, info);
     ts_sock_leave(sock);
     return rc < 0 ? ts_fail(rc) : 0;
 }

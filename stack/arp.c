@@ -289,7 +289,11 @@ static void arp_resolution_failed(struct ts_stack *st, ts_time now, struct arp_e
         st->arp_queued_total--;
         st->counters.arp.drop_unresolved++;
         struct ts_pcb *owner = pb->owner_id != 0 ? pcb_find_by_id(st, pb->owner_id) : NULL;
-        if (owner != NULL)
+        /* A connection still opening gives up at once (as Linux does); an established one treats it as a
+         * soft error and keeps retransmitting (RFC 1122 4.2.3.9). Datagram sockets get the error. */
+        if (owner != NULL && owner->type == TS_PCB_TCP)
+            tcp_icmp_error(st, now, owner, EHOSTUNREACH, true);
+        else if (owner != NULL)
             pcb_report_error(owner, now, EHOSTUNREACH);
         pbuf_free(st, pb);
     }

@@ -173,6 +173,24 @@ void tcp_send_reset_for(struct ts_stack *st, ts_time now, const struct tcp_segme
     ipv4_output(st, now, pb, &out);
 }
 
+/*
+ * Data bytes one segment may carry: the send MSS (which already leaves room for
+ * timestamps) less the SACK blocks that ride along while we hold out-of-order
+ * data, so a full segment never grows past the MTU (RFC 9293 3.7.1: the MSS
+ * counts data only; options come out of it).
+ */
+static uint32_t tcp_segment_room(const struct tcp_conn *c)
+{
+    uint32_t room = c->snd_mss;
+    if (c->sack_ok && c->ooo != NULL) {
+        struct tcp_sack_block blocks[4];
+        unsigned n = tcp_sack_blocks(c, blocks, c->ts_ok ? 3 : 4);
+        if (n > 0)
+            room -= 4 + 8 * n;
+    }
+    return room;
+}
+
 static uint32_t tcp_send_end(const struct tcp_conn *c)
 {
     return c->snd_una + (uint32_t)c->snd.len;
@@ -203,7 +221,7 @@ static bool tcp_range_sacked(const struct tcp_conn *c, uint32_t seq)
  */
 static bool tcp_may_send_now(const struct tcp_conn *c, uint32_t len, uint32_t available)
 {
-    if (len >= c->snd_mss || c->sws_override)
+    if (len >= tcp_segment_room(c) || c->sws_override)
         return true;
     bool idle = c->snd_nxt == c->snd_una;
     bool all_queued_fits = len == available;
@@ -238,7 +256,8 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
             c->snd_nxt++;
         uint32_t available = SEQ_LT(c->snd_nxt, end) ? end - c->snd_nxt : 0;
         uint32_t usable = tcp_usable_window(c);
-        uint32_t len = available < c->snd_mss ? available : c->snd_mss;
+        uint32_t room = tcp_segment_room(c);
+        uint32_t len = available < room ? available : room;
         if (len > usable)
             len = usable;
         /* The FIN rides on the segment that carries the last byte (or alone), once, or again after a timeout. */
@@ -297,10 +316,10 @@ void tcp_retransmit(struct ts_stack *st, ts_time now, struct tcp_conn *c, uint32
 {
     uint32_t end = tcp_send_end(c);
     uint32_t len = SEQ_LT(seq, end) ? end - seq : 0;
-    if (len > c->snd_mss)
-        len = c->snd_mss;
+    if (len > tcp_segment_room(c))
+        len = tcp_segment_room(c);
     uint8_t flags = TCP_ACK;
-    if (c->fin_sent && seq + len == c->fin_seq && len < c->snd_mss)
+    if (c->fin_sent && seq + len == c->fin_seq && len < tcp_segment_room(c))
         flags |= TCP_FIN;
     if (len == 0 && !(flags & TCP_FIN)) {
         if (c->fin_sent && seq == c->fin_seq)

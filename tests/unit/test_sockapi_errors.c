@@ -58,7 +58,7 @@ Test(sockapi_errors, socket_refuses_other_families_types_protocols_and_flags)
 {
     assert_fails_with(ts_socket(AF_INET6, SOCK_DGRAM, 0), EAFNOSUPPORT);
     assert_fails_with(ts_socket(AF_UNIX, SOCK_DGRAM, 0), EAFNOSUPPORT);
-    assert_fails_with(ts_socket(AF_INET, SOCK_STREAM, 0), EPROTONOSUPPORT);
+    assert_fails_with(ts_socket(AF_INET, SOCK_STREAM, IPPROTO_UDP), EPROTONOSUPPORT);
     assert_fails_with(ts_socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP), EPROTONOSUPPORT);
     assert_fails_with(ts_socket(AF_INET, SOCK_RAW, IPPROTO_UDP), ESOCKTNOSUPPORT);
     assert_fails_with(ts_socket(AF_INET, SOCK_DGRAM | 0x100000, 0), EINVAL);
