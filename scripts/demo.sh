@@ -2,10 +2,11 @@
 # tapstack end to end, in a private network namespace that is deleted afterwards:
 #   1. installs missing packages and builds into build/
 #   2. creates namespace tsdemo-PID with TAP tap0 = 10.0.0.1/24 (the kernel's side)
-#   3. runs ts-echo (the stack, 10.0.0.2) with a capture; the kernel pings it and
-#      exchanges UDP datagrams with it
+#   3. runs ts-echo (the stack, 10.0.0.2) with a capture; the kernel pings it,
+#      exchanges UDP datagrams with it and echoes a TCP stream through it (nc)
 #   4. stops ts-echo and runs ts-ping from the stack to the kernel
-#   5. prints what happened, the stack's counters and the capture's summary
+#   5. serves a page with ts-httpd and fetches it from the kernel side
+#   6. prints what happened, the stack's counters and the capture's summary
 # Needs root. Nothing outside the namespace is touched. Exits non-zero if a step fails.
 # TS_DEMO_KEEP=1 keeps the temporary directory with the capture and the logs.
 set -euo pipefail
@@ -76,9 +77,9 @@ forget() {
 say "dependencies and build"
 "$root/scripts/install-deps.sh"
 timeout 120 cmake -S "$root" -B "$build" >/dev/null || die "cmake configure failed"
-timeout 600 cmake --build "$build" -j"$(nproc)" --target ts-echo ts-ping >"$build/demo-build.log" 2>&1 \
+timeout 600 cmake --build "$build" -j"$(nproc)" --target ts-echo ts-ping ts-httpd >"$build/demo-build.log" 2>&1 \
   || { tail -n 40 "$build/demo-build.log" >&2; die "the build failed (log: $build/demo-build.log)"; }
-note "built $apps/ts-echo and $apps/ts-ping"
+note "built $apps/ts-echo, $apps/ts-ping and $apps/ts-httpd"
 
 tmp=$(mktemp -d /tmp/tsdemo.XXXXXX)
 pcap="$tmp/demo.pcap"
@@ -93,9 +94,9 @@ nsx sysctl -q -w net.ipv6.conf.tap0.disable_ipv6=1 || true # keep IPv6 chatter o
 nsx ip addr add "$kernel_addr/24" dev tap0
 nsx ip link set tap0 up
 
-say "ts-echo: the stack at $stack_addr, UDP echo on port 7, capturing to demo.pcap"
+say "ts-echo: the stack at $stack_addr, UDP and TCP echo on port 7, capturing to demo.pcap"
 # Not through nsx: backgrounding a function would fork a subshell, and $! would not be ts-echo's timeout.
-ip netns exec "$ns" timeout -s TERM -k 5 120 "$apps/ts-echo" --udp --dev tap0 --addr "$stack_addr/24" --pcap "$pcap" --stats \
+ip netns exec "$ns" timeout -s TERM -k 5 120 "$apps/ts-echo" --udp --tcp --dev tap0 --addr "$stack_addr/24" --pcap "$pcap" --stats \
   >"$tmp/echo.out" 2>"$tmp/echo.err" &
 echo_pid=$!
 pids+=("$echo_pid")
@@ -149,6 +150,18 @@ else
   step_failed "UDP echo"
 fi
 
+say "kernel -> stack: TCP echo (nc): a line, then 200 KB, each echoed back through the stack's TCP"
+head -c 200000 /dev/urandom >"$tmp/blob"
+if echo "hello over TCP" | nsx timeout 20 nc -N "$stack_addr" 7 >"$tmp/tcp_line.out" 2>&1 &&
+   nsx timeout 20 nc -N "$stack_addr" 7 <"$tmp/blob" >"$tmp/blob.back" 2>"$tmp/tcp_blob.err" &&
+   cmp -s "$tmp/blob" "$tmp/blob.back"; then
+  note "line echoed: $(cat "$tmp/tcp_line.out")"
+  note "200000 bytes sent, $(stat -c %s "$tmp/blob.back") bytes echoed back: identical"
+else
+  note "line: $(cat "$tmp/tcp_line.out" 2>/dev/null)"
+  step_failed "TCP echo"
+fi
+
 say "stopping ts-echo (SIGTERM)"
 kill -TERM "$echo_pid"
 echo_status=0
@@ -169,12 +182,41 @@ nsx timeout 30 "$apps/ts-ping" --dev tap0 --addr "$stack_addr/24" --stats -c 3 -
 sed 's/^/    /' "$tmp/tsping.out"
 ((ping_status == 0)) || step_failed "ts-ping exited with status $ping_status"
 
+say "ts-httpd: the stack serves a page on port 80; the kernel fetches it (python3 urllib)"
+mkdir -p "$tmp/www"
+printf '<!doctype html><title>tapstack</title><p>Served by a userspace TCP/IP stack.\n' >"$tmp/www/index.html"
+ip netns exec "$ns" timeout -s TERM -k 5 60 "$apps/ts-httpd" --dev tap0 --addr "$stack_addr/24" --root "$tmp/www" \
+  >"$tmp/httpd.out" 2>"$tmp/httpd.err" &
+httpd_pid=$!
+pids+=("$httpd_pid")
+for _ in $(seq 1 100); do
+  grep -q "listening" "$tmp/httpd.out" 2>/dev/null && break
+  sleep 0.1
+done
+if nsx timeout 20 python3 -c '
+import sys, urllib.request
+r = urllib.request.urlopen("http://" + sys.argv[1] + "/", timeout=10)
+body = r.read()
+print(r.status, r.reason, len(body), "bytes:", body.decode().strip())
+' "$stack_addr" >"$tmp/http.out" 2>&1; then
+  note "$(cat "$tmp/http.out")"
+  note "server log: $(grep -m1 'GET' "$tmp/httpd.out" || true)"
+else
+  sed 's/^/    /' "$tmp/http.out"
+  step_failed "HTTP fetch from ts-httpd"
+fi
+kill -TERM "$httpd_pid" 2>/dev/null || true
+wait "$httpd_pid" 2>/dev/null || true
+forget "$httpd_pid"
+
 say "summary"
 kping=$(grep -Eo '[0-9]+ received' "$tmp/ping.out" | head -n 1 || true)
 udp_ok=$(grep -c 'identical' "$tmp/udp.out" || true)
 tping=$(grep -Eo '[0-9]+ received' "$tmp/tsping.out" | head -n 1 || true)
 note "kernel pinged the stack:        3 sent, ${kping:-0 received}"
 note "UDP datagrams echoed intact:    ${udp_ok:-0} of 3"
+note "TCP stream echoed intact:       $(cmp -s "$tmp/blob" "$tmp/blob.back" 2>/dev/null && echo yes || echo no)"
+note "HTTP page fetched from ts-httpd: $(head -c 60 "$tmp/http.out" 2>/dev/null)"
 note "ts-ping from the stack:         3 sent, ${tping:-0 received} (exit status $ping_status)"
 note "ts-echo's counters (the stack while the kernel talked to it):"
 sed 's/^/      /' "$tmp/echo.err"
@@ -183,7 +225,8 @@ sed 's/^/      /' "$tmp/tsping.err"
 
 if command -v tshark >/dev/null 2>&1 && [[ -s "$pcap" ]]; then
   say "the capture ($(tshark -r "$pcap" 2>/dev/null | wc -l) frames): what ts-echo's stack sent and received"
-  tshark -r "$pcap" 2>/dev/null | sed 's/^/    /' | head -n 40
+  tshark -r "$pcap" 2>/dev/null | sed -n 's/^/    /; 1,30p'
+  note "... (first 30 frames)"
   note "protocol hierarchy:"
   tshark -r "$pcap" -q -z io,phs 2>/dev/null | sed -n '/^eth/,/^=/p' | sed 's/^/      /'
 elif [[ ! -s "$pcap" ]]; then
