@@ -188,6 +188,7 @@ int tcp_user_connect(struct ts_pcb *pcb, ts_time now, const struct ts_sockaddr *
     struct tcp_four_tuple t = {st->cfg.addr, remote->addr, pcb->local.port, remote->port};
     c->iss = tcp_isn(&st->tcp_secret, &t, now);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->recover = c->iss; /* RFC 6582 3.2 step 1 */
     c->rtt_started = now;
     st->counters.tcp.active_opens++;
     tcp_set_state(st, now, c, TS_TCP_SYN_SENT, "active open");
@@ -470,7 +471,7 @@ int tcp_setopt(struct ts_pcb *pcb, enum ts_pcb_option opt, int value)
         else
             pcb->keepintvl = (unsigned)value;
         if (c != NULL) {
-            c->keepidle = TS_SEC(pcb->keepidle ? pcb->keepidle : 7200);
+            c->keepidle = pcb->keepidle ? TS_SEC(pcb->keepidle) : pcb->st->cfg.timing.tcp_keepidle;
             if (pcb->keepintvl)
                 c->keepintvl = TS_SEC(pcb->keepintvl);
             tcp_keepalive_reset(c, pcb->st->last_now);

@@ -99,7 +99,7 @@ struct tcp_conn {
     struct tcp_cc cc;
     unsigned dupacks;
     uint32_t limited_transmit; /* RFC 3042: bytes beyond cwnd the first two duplicate ACKs allow */
-    uint32_t recover;          /* RFC 6582: highest sequence sent when recovery began */
+    uint32_t recover;          /* RFC 6582: highest sequence sent when recovery began (the ISS at first) */
     ts_time last_send;         /* for the idle restart (RFC 5681 4.1) */
     /* RFC 2018 / RFC 6675: what the peer told us it holds beyond SND.UNA */
     struct tcp_sack_block sacked[8];
@@ -179,7 +179,8 @@ void tcp_send_rst(struct ts_stack *st, ts_time now, struct tcp_conn *c);
 void tcp_retransmit(struct ts_stack *st, ts_time now, struct tcp_conn *c, uint32_t seq);
 /* The window we would advertise now (bytes, before scaling). */
 uint32_t tcp_receive_window(const struct tcp_conn *c);
-/* A zero-window probe (RFC 9293 3.8.6.1) or keepalive probe: one byte below SND.UNA or one new byte. */
+/* A keepalive probe (SEG.SEQ = SND.UNA - 1, no data) or a zero-window probe (RFC 9293 3.8.6.1: the first
+ * unacknowledged octet, the same one at each probe). */
 void tcp_send_probe(struct ts_stack *st, ts_time now, struct tcp_conn *c, bool keepalive);
 
 /* ---- tcp_timer.c ---- */
@@ -187,6 +188,8 @@ void tcp_poll(struct ts_stack *st, ts_time now);
 ts_time tcp_next_deadline(const struct ts_stack *st);
 void tcp_rto_arm(struct ts_stack *st, ts_time now, struct tcp_conn *c);
 void tcp_rtt_sample(struct ts_stack *st, ts_time now, struct tcp_conn *c, ts_time rtt);
+/* Our SYN (or SYN,ACK) was acknowledged: an RTT sample if it was sent once, else RFC 6298 5.7. */
+void tcp_rtt_handshake_done(struct ts_stack *st, ts_time now, struct tcp_conn *c);
 void tcp_keepalive_reset(struct tcp_conn *c, ts_time now);
 void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c);
 

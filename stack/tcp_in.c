@@ -169,9 +169,7 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     if (ack_ok) {
         c->snd_una = h->ack;
         c->rto_at = TS_TIME_NEVER;
-        c->backoff = 0;
-        if (c->rtt_timing || c->retransmits == 0)
-            tcp_rtt_sample(st, now, c, now - c->rtt_started);
+        tcp_rtt_handshake_done(st, now, c);
     }
     /* RFC 7323 2.2: the window in a SYN is never scaled. */
     c->snd_wnd = h->window;
@@ -390,8 +388,11 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
 /* RFC 5681 2 "duplicate acknowledgment", and 3.2 fast retransmit on the third. */
 static void tcp_dup_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
 {
+    /* An ACK that keeps a zero window open is the answer to a window probe (RFC 9293 3.8.6.1): the probe
+     * was refused for lack of room, not lost, so it says nothing about loss. */
+    uint32_t window = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
     bool duplicate = seg->len == 0 && !(seg->hdr.flags & (TCP_SYN | TCP_FIN)) && c->snd_max != c->snd_una &&
-                     ((uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0)) == c->snd_wnd;
+                     c->snd_wnd != 0 && window == c->snd_wnd;
     if (!duplicate)
         return;
     c->dupacks++;
@@ -439,8 +440,7 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
         }
         c->snd_una = ack;
         c->rto_at = TS_TIME_NEVER;
-        if (c->retransmits == 0 && c->rtt_started != TS_TIME_NEVER)
-            tcp_rtt_sample(st, now, c, now - c->rtt_started);
+        tcp_rtt_handshake_done(st, now, c);
         c->snd_wnd = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
         c->max_snd_wnd = c->snd_wnd;
         c->snd_wl1 = seg->hdr.seq;

@@ -204,6 +204,7 @@ static bool tcp_accept_cookie(struct ts_stack *st, ts_time now, struct ts_pcb *l
     listener->syn_count++;
     c->snd_una = c->iss; /* so the ACK below is "new" and completes the handshake */
     c->snd_nxt = c->snd_max = c->iss + 1;
+    c->recover = c->iss; /* RFC 6582 3.2 step 1 */
     tcp_segment_arrives(st, now, c, seg);
     return true;
 }
@@ -246,6 +247,7 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     struct tcp_four_tuple t = tuple_of(seg);
     c->iss = tcp_isn(&st->tcp_secret, &t, now);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->recover = c->iss; /* RFC 6582 3.2 step 1 */
     c->rtt_started = now;
     tcp_apply_syn_options(st, now, c, &h->opt);
     c->snd_wnd = h->window; /* RFC 7323 2.2: never scaled in a SYN */

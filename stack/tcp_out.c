@@ -35,6 +35,10 @@ static uint16_t tcp_window_field(struct tcp_conn *c, bool syn)
     /* RFC 7323 2.2: the window in a SYN is never scaled. */
     uint8_t shift = syn || !c->wscale_ok ? 0 : c->rcv_wscale;
     uint32_t field = window >> shift;
+    /* RFC 7323 appendix F: rounding the scaled field down could pull the right edge back by up to
+     * 2^shift - 1 bytes; round up instead when the edge we offered needs it. */
+    if (SEQ_LT(c->rcv_nxt + (field << shift), c->rcv_adv))
+        field++;
     if (field > 65535)
         field = 65535;
     uint32_t right = c->rcv_nxt + (field << shift);
@@ -344,14 +348,18 @@ void tcp_send_probe(struct ts_stack *st, ts_time now, struct tcp_conn *c, bool k
         tcp_send_segment(st, now, c, c->snd_una - 1, TCP_ACK, 0);
         return;
     }
-    /* RFC 9293 3.8.6.1: a zero-window probe carries one byte of new data. */
+    /*
+     * RFC 9293 3.8.6.1: a zero-window probe carries one octet: the first one not acknowledged, again
+     * at each probe (probing with the next octet each time would leave a hole when the window opens).
+     * SND.NXT stays at SND.UNA (the probe persists, nothing is in flight for the RTO); only SND.MAX
+     * covers the octet, so the peer may acknowledge it.
+     */
     st->counters.tcp.zero_window_probes++;
     uint32_t end = tcp_send_end(c);
-    if (SEQ_LT(c->snd_nxt, end)) {
-        tcp_send_segment(st, now, c, c->snd_nxt, TCP_ACK, 1);
-        c->snd_nxt++;
-        if (SEQ_GT(c->snd_nxt, c->snd_max))
-            c->snd_max = c->snd_nxt;
+    if (SEQ_LT(c->snd_una, end)) {
+        tcp_send_segment(st, now, c, c->snd_una, TCP_ACK, 1);
+        if (SEQ_GT(c->snd_una + 1, c->snd_max))
+            c->snd_max = c->snd_una + 1;
     } else {
         tcp_send_segment(st, now, c, c->snd_una - 1, TCP_ACK, 0);
     }

@@ -45,6 +45,25 @@ void tcp_rtt_sample(struct ts_stack *st, ts_time now, struct tcp_conn *c, ts_tim
     c->rto = rto;
 }
 
+/*
+ * The ACK of our SYN (or SYN,ACK) arrived. Sent once and its time known (a SYN cookie keeps none), it
+ * gives the first RTT sample (Karn: not if retransmitted). RFC 6298 5.7: if the timer expired awaiting
+ * it and RTO started below 3 s, RTO is re-initialized to 3 s for the data. The count of retransmissions
+ * in a row starts afresh: tcp_data_retries bounds the data's, not the SYN's.
+ */
+void tcp_rtt_handshake_done(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+{
+    c->backoff = 0;
+    c->retransmits_in_row = 0;
+    if (c->retransmits == 0) {
+        if (c->rtt_started != TS_TIME_NEVER)
+            tcp_rtt_sample(st, now, c, now - c->rtt_started);
+        return;
+    }
+    if (st->cfg.timing.tcp_rto_initial < TS_SEC(3))
+        c->rto = TS_SEC(3) < st->cfg.timing.tcp_rto_max ? TS_SEC(3) : st->cfg.timing.tcp_rto_max;
+}
+
 void tcp_rto_arm(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 {
     (void)st;
@@ -59,7 +78,8 @@ void tcp_keepalive_reset(struct tcp_conn *c, ts_time now)
 
 void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 {
-    c->rto_at = c->persist_at = c->keepalive_at = c->delack_at = TS_TIME_NEVER;
+    /* delack_at stays: the ACK of the FIN that brought us here is still due (RFC 9293 3.10.7.4). */
+    c->rto_at = c->persist_at = c->keepalive_at = TS_TIME_NEVER;
     tcp_ring_free(st, &c->snd);
     c->timewait_at = now + 2 * st->cfg.timing.tcp_msl;
 }

@@ -8,10 +8,11 @@
  *   capture FILE.pcap            tolerance DUR          duration DUR
  *   start EPOCH-SECONDS          (a capture timestamp; default: the first frame's)
  *   first-poll T                 (the stack's first ts_stack_poll; default 0)
- *   app udp-echo PORT
- *   at T ping ADDR [seq N] [size N] [stamp EPOCH-SECONDS]
- *   at T udp-send ADDR:PORT [from PORT] ("text" | hex HEX | size N)
+ *   clock-offset USEC            (recorded: capture timestamp = the stack's clock + USEC)
+ *   app udp-echo PORT            app tcp-echo PORT
+ *   at T ACTION ...              (case_actions.c: ping, udp-send, tcp-*, expect-state)
  *   expect-counter LAYER.NAME VALUE
+ *   expect-state STATE           expect-error ERRNO | none
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,34 +20,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <strings.h>
 
 #include "replay_internal.h"
 
-#define MAX_TOKENS 32
+#include "case_parse.h"
+#include "tapstack/pcb.h"
+
 #define DEFAULT_TOLERANCE TS_MSEC(20)
-#define DEFAULT_PING_SIZE 56
-#define MAX_PAYLOAD 65507 /* the largest UDP payload over IPv4 */
 
-struct token {
-    char *text; /* NUL-terminated; for a quoted token, the decoded bytes */
-    size_t len;
-    bool quoted;
-};
+/* Shorter names for this file. */
+#define fail case_fail
+#define want case_want
+#define parse_uint case_parse_uint
+#define parse_addr case_parse_addr
+#define parse_dur case_parse_dur
+#define line_ctx case_line
+#define token case_token
 
-struct line_ctx {
-    struct replay_case *c;
-    unsigned line;
-    char *err;
-    size_t errlen;
-    struct token tok[MAX_TOKENS];
-    unsigned n;
-    unsigned pings; /* ping actions so far, for the default sequence number */
-};
-
-static int fail(struct line_ctx *lc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct line_ctx *lc, const char *fmt, ...)
+int case_fail(struct line_ctx *lc, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -102,7 +94,7 @@ void replay_format_time(ts_time t, char *buf, size_t cap)
 
 /* ---- tokens ------------------------------------------------------------------------- */
 
-static int hexval(char ch)
+int case_hexval(char ch)
 {
     if (ch >= '0' && ch <= '9')
         return ch - '0';
@@ -133,11 +125,11 @@ static char *decode_quoted(struct line_ctx *lc, char *p, struct token *t)
         case '\\': *w++ = '\\'; p++; break;
         case '"': *w++ = '"'; p++; break;
         case 'x':
-            if (hexval(p[1]) < 0 || hexval(p[2]) < 0) {
+            if (case_hexval(p[1]) < 0 || case_hexval(p[2]) < 0) {
                 fail(lc, "\\x needs two hex digits");
                 return NULL;
             }
-            *w++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+            *w++ = (char)(case_hexval(p[1]) * 16 + case_hexval(p[2]));
             p += 3;
             break;
         default:
@@ -163,8 +155,8 @@ static int tokenize(struct line_ctx *lc, char *p)
             p++;
         if (*p == '\0' || *p == '#')
             return 0;
-        if (lc->n == MAX_TOKENS)
-            return fail(lc, "more than %d words", MAX_TOKENS);
+        if (lc->n == CASE_MAX_TOKENS)
+            return fail(lc, "more than %d words", CASE_MAX_TOKENS);
         struct token *t = &lc->tok[lc->n++];
         memset(t, 0, sizeof(*t));
         if (*p == '"') {
@@ -192,7 +184,7 @@ static int tokenize(struct line_ctx *lc, char *p)
 
 /* ---- values -------------------------------------------------------------------------- */
 
-static int parse_uint(struct line_ctx *lc, const char *s, uint64_t max, const char *what, uint64_t *out)
+int case_parse_uint(struct line_ctx *lc, const char *s, uint64_t max, const char *what, uint64_t *out)
 {
     char *end;
     errno = 0;
@@ -205,7 +197,7 @@ static int parse_uint(struct line_ctx *lc, const char *s, uint64_t max, const ch
     return 0;
 }
 
-static int parse_addr(struct line_ctx *lc, const char *s, ts_ipv4_addr *out)
+int case_parse_addr(struct line_ctx *lc, const char *s, ts_ipv4_addr *out)
 {
     struct in_addr a;
     if (inet_pton(AF_INET, s, &a) != 1)
@@ -228,20 +220,80 @@ static int parse_mac(struct line_ctx *lc, const char *s, uint8_t mac[6])
     return 0;
 }
 
-static int parse_dur(struct line_ctx *lc, const char *s, const char *what, ts_time *out)
+int case_parse_dur(struct line_ctx *lc, const char *s, const char *what, ts_time *out)
 {
     if (replay_parse_duration(s, out) != 0)
         return fail(lc, "%s: '%s' is not a time like 0.250, 250ms or 20us", what, s);
     return 0;
 }
 
-static const char *want(struct line_ctx *lc, unsigned i, const char *what)
+const char *case_want(struct line_ctx *lc, unsigned i, const char *what)
 {
     if (i >= lc->n) {
         fail(lc, "'%s' needs %s", lc->tok[0].text, what);
         return NULL;
     }
     return lc->tok[i].text;
+}
+
+int case_parse_endpoint(struct line_ctx *lc, const char *s, ts_ipv4_addr *addr, uint16_t *port)
+{
+    char buf[40];
+    snprintf(buf, sizeof(buf), "%s", s);
+    char *colon = strchr(buf, ':');
+    uint64_t v;
+    if (!colon)
+        return fail(lc, "'%s' needs a port: 10.0.0.1:9000", s);
+    *colon = '\0';
+    if (parse_addr(lc, buf, addr) || parse_uint(lc, colon + 1, 65535, "port", &v))
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int case_parse_tcp_state(struct line_ctx *lc, const char *s, int *state)
+{
+    char norm[24];
+    snprintf(norm, sizeof(norm), "%s", s);
+    for (char *p = norm; *p; p++)
+        if (*p == '_')
+            *p = '-';
+    for (int i = TS_TCP_CLOSED; i <= TS_TCP_TIME_WAIT; i++)
+        if (strcasecmp(norm, ts_tcp_state_name((enum ts_tcp_state)i)) == 0) {
+            *state = i;
+            return 0;
+        }
+    return fail(lc, "'%s' is not a TCP state (CLOSED, LISTEN, SYN-SENT, SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, "
+                    "FIN-WAIT-2, CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT)", s);
+}
+
+static const struct {
+    const char *name;
+    int value;
+} errno_names[] = {
+    {"none", 0},           {"ECONNREFUSED", ECONNREFUSED}, {"ECONNRESET", ECONNRESET},
+    {"ETIMEDOUT", ETIMEDOUT}, {"EHOSTUNREACH", EHOSTUNREACH}, {"ENETUNREACH", ENETUNREACH},
+    {"EPIPE", EPIPE},      {"ECONNABORTED", ECONNABORTED}, {"EADDRINUSE", EADDRINUSE},
+    {"EADDRNOTAVAIL", EADDRNOTAVAIL},
+};
+
+int case_parse_errno(struct line_ctx *lc, const char *s, int *err)
+{
+    for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++)
+        if (strcmp(s, errno_names[i].name) == 0) {
+            *err = errno_names[i].value;
+            return 0;
+        }
+    return fail(lc, "'%s' is not an error a TCP socket reports (none, ECONNREFUSED, ECONNRESET, ETIMEDOUT, "
+                    "EHOSTUNREACH, ENETUNREACH, EPIPE, ECONNABORTED, EADDRINUSE, EADDRNOTAVAIL)", s);
+}
+
+const char *replay_errno_name(int e)
+{
+    for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++)
+        if (errno_names[i].value == e)
+            return errno_names[i].name;
+    return strerror(e);
 }
 
 /* ---- directives ------------------------------------------------------------------------ */
@@ -361,15 +413,56 @@ static int d_app(struct line_ctx *lc)
     uint64_t v;
     if (!kind || !port)
         return -1;
-    if (strcmp(kind, "udp-echo") != 0)
-        return fail(lc, "unknown app '%s' (known: udp-echo)", kind);
+    bool tcp = strcmp(kind, "tcp-echo") == 0;
+    if (!tcp && strcmp(kind, "udp-echo") != 0)
+        return fail(lc, "unknown app '%s' (known: udp-echo, tcp-echo)", kind);
+    if (lc->n > 3)
+        return fail(lc, "nothing may follow the port");
     if (parse_uint(lc, port, 65535, "port", &v))
         return -1;
     if (v == 0)
-        return fail(lc, "udp-echo needs a port other than 0");
-    if (lc->c->n_echo == REPLAY_MAX_APPS)
+        return fail(lc, "%s needs a port other than 0", kind);
+    struct replay_case *c = lc->c;
+    if (c->n_echo + c->n_tcp_echo == REPLAY_MAX_APPS)
         return fail(lc, "at most %d apps per case", REPLAY_MAX_APPS);
-    lc->c->echo_ports[lc->c->n_echo++] = (uint16_t)v;
+    if (tcp)
+        c->tcp_echo_ports[c->n_tcp_echo++] = (uint16_t)v;
+    else
+        c->echo_ports[c->n_echo++] = (uint16_t)v;
+    return 0;
+}
+
+/* clock-offset USEC: a signed whole number of microseconds. */
+static int d_clock_offset(struct line_ctx *lc)
+{
+    const char *v = want(lc, 1, "a number of microseconds");
+    if (!v)
+        return -1;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || *end || end == v)
+        return fail(lc, "clock-offset '%s' is not a whole number of microseconds", v);
+    lc->c->clock_offset_given = true;
+    lc->c->clock_offset = (int64_t)n;
+    return 0;
+}
+
+static int d_expect_state(struct line_ctx *lc)
+{
+    const char *v = want(lc, 1, "a TCP state, e.g. ESTABLISHED");
+    if (!v || case_parse_tcp_state(lc, v, &lc->c->expect_state))
+        return -1;
+    lc->c->expect_state_line = lc->line;
+    return 0;
+}
+
+static int d_expect_error(struct line_ctx *lc)
+{
+    const char *v = want(lc, 1, "an errno name or none, e.g. ECONNREFUSED");
+    if (!v || case_parse_errno(lc, v, &lc->c->expect_error))
+        return -1;
+    lc->c->expect_error_line = lc->line;
     return 0;
 }
 
@@ -396,153 +489,10 @@ static int d_expect_counter(struct line_ctx *lc)
     return 0;
 }
 
-/* ---- actions ------------------------------------------------------------------------------ */
-
-static int set_payload(struct line_ctx *lc, struct replay_action *a, const uint8_t *bytes, size_t len)
-{
-    if (len > MAX_PAYLOAD)
-        return fail(lc, "payload of %zu bytes is larger than a UDP datagram can be", len);
-    a->payload = malloc(len ? len : 1);
-    if (!a->payload)
-        return fail(lc, "out of memory");
-    if (bytes)
-        memcpy(a->payload, bytes, len);
-    a->payload_len = len;
-    return 0;
-}
-
-/*
- * The echo data ts-ping sends: byte i of the data is (i & 0xff), so a reply's
- * data can be checked without keeping the request (apps/ping/ts_ping.c); the
- * optional stamp then overwrites the first bytes. udp-send "size N" uses it too.
- */
-static int ping_payload(struct line_ctx *lc, struct replay_action *a, size_t size)
-{
-    if (set_payload(lc, a, NULL, size))
-        return -1;
-    for (size_t i = 0; i < size; i++)
-        a->payload[i] = (uint8_t)i;
-    return 0;
-}
-
-/*
- * ts-ping, like iputils ping, opens the data with the wall-clock send time (a
- * struct timeval, as the host lays it out) when the data has room for one. A
- * recorded case gives that time so the replayed request carries the same bytes.
- */
-static int put_stamp(struct line_ctx *lc, struct replay_action *a, const char *text)
-{
-    ts_time us;
-    if (replay_parse_duration(text, &us) != 0 || us < 0)
-        return fail(lc, "stamp '%s' is not a time in seconds since the epoch, like 1700000000.123456", text);
-    if (a->payload_len < sizeof(struct timeval))
-        return fail(lc, "stamp needs a size of at least %zu bytes (ts-ping stamps only then)",
-                    sizeof(struct timeval));
-    struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
-    memcpy(a->payload, &tv, sizeof(tv));
-    return 0;
-}
-
-static int act_ping(struct line_ctx *lc, struct replay_action *a)
-{
-    const char *dst = want(lc, 3, "a destination address");
-    uint64_t seq = ++lc->pings, size = DEFAULT_PING_SIZE;
-    const char *stamp = NULL;
-    if (!dst || parse_addr(lc, dst, &a->dst))
-        return -1;
-    for (unsigned i = 4; i < lc->n; i += 2) {
-        const char *v = want(lc, i + 1, "a value after seq/size/stamp");
-        if (!v)
-            return -1;
-        if (strcmp(lc->tok[i].text, "stamp") == 0) {
-            stamp = v;
-        } else if (strcmp(lc->tok[i].text, "seq") == 0) {
-            if (parse_uint(lc, v, 65535, "seq", &seq))
-                return -1;
-        } else if (strcmp(lc->tok[i].text, "size") == 0) {
-            if (parse_uint(lc, v, MAX_PAYLOAD - 8, "size", &size))
-                return -1;
-        } else {
-            return fail(lc, "unknown ping option '%s' (seq, size, stamp)", lc->tok[i].text);
-        }
-    }
-    a->kind = REPLAY_ACT_PING;
-    a->seq = (uint16_t)seq;
-    if (ping_payload(lc, a, (size_t)size))
-        return -1;
-    return stamp ? put_stamp(lc, a, stamp) : 0;
-}
-
-static int parse_hex_payload(struct line_ctx *lc, struct replay_action *a, const char *hex)
-{
-    size_t n = strlen(hex);
-    if (n % 2)
-        return fail(lc, "hex payload needs an even number of digits");
-    if (set_payload(lc, a, NULL, n / 2))
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return fail(lc, "'%s' is not hex", hex);
-        a->payload[i] = (uint8_t)(hi * 16 + lo);
-    }
-    return 0;
-}
-
-static int udp_payload(struct line_ctx *lc, struct replay_action *a, unsigned i)
-{
-    if (i >= lc->n)
-        return fail(lc, "udp-send needs a payload: \"text\", hex HEX or size N");
-    if (lc->tok[i].quoted)
-        return i + 1 == lc->n ? set_payload(lc, a, (const uint8_t *)lc->tok[i].text, lc->tok[i].len)
-                              : fail(lc, "nothing may follow the payload");
-    const char *v = want(lc, i + 1, "a value after hex/size");
-    if (!v)
-        return -1;
-    if (i + 2 != lc->n)
-        return fail(lc, "nothing may follow the payload");
-    if (strcmp(lc->tok[i].text, "hex") == 0)
-        return parse_hex_payload(lc, a, v);
-    if (strcmp(lc->tok[i].text, "size") == 0) {
-        uint64_t size;
-        if (parse_uint(lc, v, MAX_PAYLOAD, "size", &size))
-            return -1;
-        return ping_payload(lc, a, (size_t)size);
-    }
-    return fail(lc, "udp-send payload is \"text\", hex HEX or size N, not '%s'", lc->tok[i].text);
-}
-
-static int act_udp_send(struct line_ctx *lc, struct replay_action *a)
-{
-    const char *dst = want(lc, 3, "ADDR:PORT");
-    if (!dst)
-        return -1;
-    char buf[40];
-    snprintf(buf, sizeof(buf), "%s", dst);
-    char *colon = strchr(buf, ':');
-    uint64_t v;
-    if (!colon)
-        return fail(lc, "udp-send destination '%s' needs a port: 10.0.0.1:9000", dst);
-    *colon = '\0';
-    if (parse_addr(lc, buf, &a->dst) || parse_uint(lc, colon + 1, 65535, "port", &v))
-        return -1;
-    a->dport = (uint16_t)v;
-    a->kind = REPLAY_ACT_UDP_SEND;
-    unsigned i = 4;
-    if (i < lc->n && !lc->tok[i].quoted && strcmp(lc->tok[i].text, "from") == 0) {
-        const char *p = want(lc, i + 1, "a local port after 'from'");
-        if (!p || parse_uint(lc, p, 65535, "local port", &v))
-            return -1;
-        a->sport = (uint16_t)v;
-        i += 2;
-    }
-    return udp_payload(lc, a, i);
-}
-
 static int d_at(struct line_ctx *lc)
 {
     const char *when = want(lc, 1, "a time and an action: at 0.250 ping 10.0.0.1");
-    const char *what = want(lc, 2, "an action (ping, udp-send)");
+    const char *what = want(lc, 2, "an action (ping, udp-send, tcp-connect, tcp-send, ...)");
     if (!when || !what)
         return -1;
     struct replay_case *c = lc->c;
@@ -557,11 +507,7 @@ static int d_at(struct line_ctx *lc)
         return -1;
     if (a->t < 0)
         return fail(lc, "actions happen at or after the start (time >= 0)");
-    if (strcmp(what, "ping") == 0)
-        return act_ping(lc, a);
-    if (strcmp(what, "udp-send") == 0)
-        return act_udp_send(lc, a);
-    return fail(lc, "unknown action '%s' (ping, udp-send)", what);
+    return case_parse_action(lc, a);
 }
 
 static int d_time(struct line_ctx *lc, ts_time *out)
@@ -600,8 +546,14 @@ static int directive(struct line_ctx *lc)
         return d_at(lc);
     if (strcmp(d, "expect-counter") == 0)
         return d_expect_counter(lc);
-    return fail(lc, "unknown directive '%s' (stack, origin, capture, tolerance, duration, start, first-poll, app, "
-                    "at, expect-counter)", d);
+    if (strcmp(d, "clock-offset") == 0)
+        return d_clock_offset(lc);
+    if (strcmp(d, "expect-state") == 0)
+        return d_expect_state(lc);
+    if (strcmp(d, "expect-error") == 0)
+        return d_expect_error(lc);
+    return fail(lc, "unknown directive '%s' (stack, origin, capture, tolerance, duration, start, first-poll, "
+                    "clock-offset, app, at, expect-counter, expect-state, expect-error)", d);
 }
 
 /* ---- the whole file ---------------------------------------------------------------------------- */
@@ -634,6 +586,8 @@ int replay_case_parse(struct replay_case *c, const char *text, char *err, size_t
     bool in_header = true, have_stack = false;
     ts_stack_config_init(&c->cfg);
     c->mtu = 1500;
+    c->expect_state = -1;
+    c->expect_error = -1;
     c->tolerance = DEFAULT_TOLERANCE;
     int rc = 0;
     const char *p = text;

@@ -130,7 +130,19 @@ static int load_capture(struct replay_case *c, char *err, size_t errlen)
     return 0;
 }
 
+static int load(const char *case_path, bool with_capture, struct replay_case **out, char *err, size_t errlen);
+
 int replay_case_load(const char *case_path, struct replay_case **out, char *err, size_t errlen)
+{
+    return load(case_path, true, out, err, errlen);
+}
+
+int replay_case_load_script(const char *case_path, struct replay_case **out, char *err, size_t errlen)
+{
+    return load(case_path, false, out, err, errlen);
+}
+
+static int load(const char *case_path, bool with_capture, struct replay_case **out, char *err, size_t errlen)
 {
     char perr[512] = "";
     *out = NULL;
@@ -156,7 +168,7 @@ int replay_case_load(const char *case_path, struct replay_case **out, char *err,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (load_capture(c, err, errlen) != 0)
+    if (with_capture && load_capture(c, err, errlen) != 0)
         goto fail;
     free(text);
     *out = c;

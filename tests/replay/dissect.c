@@ -9,6 +9,7 @@
  *   Ethernet II -> ARP (RFC 826)
  *               -> IPv4 (RFC 791) -> ICMP (RFC 792) -> quoted IPv4 header + 8 bytes
  *                                 -> UDP (RFC 768)
+ *                                 -> TCP (RFC 9293, dissect_tcp.c)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #define ETHERTYPE_ARP 0x0806
 #define IPPROTO_ICMP_ 1
 #define IPPROTO_UDP_ 17
+#define IPPROTO_TCP_ 6
 
 static uint16_t rd16(const uint8_t *p)
 {
@@ -46,8 +48,8 @@ uint16_t replay_inet_checksum(const uint8_t *p, size_t len, uint32_t sum)
 
 /* ---- adding fields ------------------------------------------------------------ */
 
-static struct replay_field *add(struct replay_dissection *d, const char *prefix, const char *name,
-                                enum replay_field_kind kind)
+struct replay_field *replay_add_field(struct replay_dissection *d, const char *prefix, const char *name,
+                                     enum replay_field_kind kind)
 {
     if (d->n == REPLAY_MAX_FIELDS)
         return NULL; /* more than any frame we dissect has; the rest is simply not listed */
@@ -58,18 +60,18 @@ static struct replay_field *add(struct replay_dissection *d, const char *prefix,
     return f;
 }
 
-static struct replay_field *add_num(struct replay_dissection *d, const char *prefix, const char *name, uint64_t v)
+struct replay_field *replay_add_num(struct replay_dissection *d, const char *prefix, const char *name, uint64_t v)
 {
-    struct replay_field *f = add(d, prefix, name, REPLAY_F_DEC);
+    struct replay_field *f = replay_add_field(d, prefix, name, REPLAY_F_DEC);
     if (f)
         f->value = v;
     return f;
 }
 
-static struct replay_field *add_hex(struct replay_dissection *d, const char *prefix, const char *name, uint64_t v,
+struct replay_field *replay_add_hex(struct replay_dissection *d, const char *prefix, const char *name, uint64_t v,
                                     unsigned width)
 {
-    struct replay_field *f = add(d, prefix, name, REPLAY_F_HEX);
+    struct replay_field *f = replay_add_field(d, prefix, name, REPLAY_F_HEX);
     if (f) {
         f->value = v;
         f->width = width;
@@ -79,7 +81,7 @@ static struct replay_field *add_hex(struct replay_dissection *d, const char *pre
 
 static void add_mac(struct replay_dissection *d, const char *prefix, const char *name, const uint8_t *p)
 {
-    struct replay_field *f = add(d, prefix, name, REPLAY_F_MAC);
+    struct replay_field *f = replay_add_field(d, prefix, name, REPLAY_F_MAC);
     if (f) {
         f->bytes = p;
         f->len = 6;
@@ -88,20 +90,21 @@ static void add_mac(struct replay_dissection *d, const char *prefix, const char 
 
 static void add_ipv4(struct replay_dissection *d, const char *prefix, const char *name, const uint8_t *p)
 {
-    struct replay_field *f = add(d, prefix, name, REPLAY_F_IPV4);
+    struct replay_field *f = replay_add_field(d, prefix, name, REPLAY_F_IPV4);
     if (f)
         f->value = rd32(p);
 }
 
-static void add_bytes(struct replay_dissection *d, const char *prefix, const char *name, const uint8_t *p,
-                      size_t len, const char *note)
+struct replay_field *replay_add_bytes(struct replay_dissection *d, const char *prefix, const char *name,
+                                     const uint8_t *p, size_t len, const char *note)
 {
-    struct replay_field *f = add(d, prefix, name, REPLAY_F_BYTES);
+    struct replay_field *f = replay_add_field(d, prefix, name, REPLAY_F_BYTES);
     if (f) {
         f->bytes = p;
         f->len = len;
         f->note = note;
     }
+    return f;
 }
 
 static const char *checksum_note(uint16_t folded)
@@ -123,14 +126,14 @@ static void dissect_udp(struct replay_dissection *d, const char *prefix, const u
                         size_t len, bool whole)
 {
     if (len < 8) {
-        add_bytes(d, prefix, "udp.truncated", p, len, NULL);
+        replay_add_bytes(d, prefix, "udp.truncated", p, len, NULL);
         return;
     }
     uint16_t ulen = rd16(p + 4);
-    add_num(d, prefix, "udp.sport", rd16(p));
-    add_num(d, prefix, "udp.dport", rd16(p + 2));
-    add_num(d, prefix, "udp.length", ulen);
-    struct replay_field *ck = add_hex(d, prefix, "udp.checksum", rd16(p + 6), 4);
+    replay_add_num(d, prefix, "udp.sport", rd16(p));
+    replay_add_num(d, prefix, "udp.dport", rd16(p + 2));
+    replay_add_num(d, prefix, "udp.length", ulen);
+    struct replay_field *ck = replay_add_hex(d, prefix, "udp.checksum", rd16(p + 6), 4);
     if (ck) {
         if (!whole)
             ck->note = "not checked";
@@ -142,9 +145,9 @@ static void dissect_udp(struct replay_dissection *d, const char *prefix, const u
             ck->note = checksum_note(udp_check(ip, p, ulen));
     }
     size_t data_end = (whole && ulen >= 8 && ulen <= len) ? ulen : len;
-    add_bytes(d, prefix, "udp.payload", p + 8, data_end - 8, NULL);
+    replay_add_bytes(d, prefix, "udp.payload", p + 8, data_end - 8, NULL);
     if (data_end < len)
-        add_bytes(d, prefix, "udp.trailing", p + data_end, len - data_end, NULL);
+        replay_add_bytes(d, prefix, "udp.trailing", p + data_end, len - data_end, NULL);
 }
 
 static void dissect_ipv4(struct replay_dissection *d, const char *prefix, const uint8_t *p, size_t len,
@@ -158,48 +161,50 @@ static bool icmp_is_error(uint8_t type)
 static void dissect_icmp(struct replay_dissection *d, const char *prefix, const uint8_t *p, size_t len, bool whole)
 {
     if (len < 4) {
-        add_bytes(d, prefix, "icmp.truncated", p, len, NULL);
+        replay_add_bytes(d, prefix, "icmp.truncated", p, len, NULL);
         return;
     }
     uint8_t type = p[0];
-    add_num(d, prefix, "icmp.type", type);
-    add_num(d, prefix, "icmp.code", p[1]);
-    struct replay_field *ck = add_hex(d, prefix, "icmp.checksum", rd16(p + 2), 4);
+    replay_add_num(d, prefix, "icmp.type", type);
+    replay_add_num(d, prefix, "icmp.code", p[1]);
+    struct replay_field *ck = replay_add_hex(d, prefix, "icmp.checksum", rd16(p + 2), 4);
     if (ck)
         ck->note = whole ? checksum_note(replay_inet_checksum(p, len, 0)) : "not checked";
     if (len < 8) {
-        add_bytes(d, prefix, "icmp.truncated", p + 4, len - 4, NULL);
+        replay_add_bytes(d, prefix, "icmp.truncated", p + 4, len - 4, NULL);
         return;
     }
     if (type == 0 || type == 8) {
-        add_hex(d, prefix, "icmp.id", rd16(p + 4), 4);
-        add_num(d, prefix, "icmp.seq", rd16(p + 6));
-        add_bytes(d, prefix, "icmp.data", p + 8, len - 8, NULL);
+        replay_add_hex(d, prefix, "icmp.id", rd16(p + 4), 4);
+        replay_add_num(d, prefix, "icmp.seq", rd16(p + 6));
+        replay_add_bytes(d, prefix, "icmp.data", p + 8, len - 8, NULL);
         return;
     }
-    add_hex(d, prefix, "icmp.rest", rd32(p + 4), 8); /* unused, pointer or next-hop MTU */
+    replay_add_hex(d, prefix, "icmp.rest", rd32(p + 4), 8); /* unused, pointer or next-hop MTU */
     if (icmp_is_error(type) && prefix[0] == '\0') {
         /* RFC 792: the error quotes the offending datagram's header and its first 64 bits. */
         dissect_ipv4(d, "icmp.orig.", p + 8, len - 8, true, NULL);
         return;
     }
-    add_bytes(d, prefix, "icmp.data", p + 8, len - 8, NULL);
+    replay_add_bytes(d, prefix, "icmp.data", p + 8, len - 8, NULL);
 }
 
 static void dissect_ipv4_payload(struct replay_dissection *d, const char *prefix, const uint8_t *ip,
                                  const uint8_t *p, size_t len, bool quoted, bool fragment, bool first)
 {
     if (!first) {
-        add_bytes(d, prefix, "ipv4.payload", p, len, "fragment");
+        replay_add_bytes(d, prefix, "ipv4.payload", p, len, "fragment");
         return;
     }
     bool whole = !quoted && !fragment;
     if (ip[9] == IPPROTO_UDP_)
         dissect_udp(d, prefix, ip, p, len, whole);
+    else if (ip[9] == IPPROTO_TCP_)
+        replay_dissect_tcp(d, prefix, ip, p, len, whole);
     else if (ip[9] == IPPROTO_ICMP_)
         dissect_icmp(d, prefix, p, len, whole);
     else
-        add_bytes(d, prefix, "ipv4.payload", p, len, NULL);
+        replay_add_bytes(d, prefix, "ipv4.payload", p, len, NULL);
 }
 
 /*
@@ -212,37 +217,37 @@ static void dissect_ipv4(struct replay_dissection *d, const char *prefix, const 
     if (consumed)
         *consumed = len;
     if (len < 20) {
-        add_bytes(d, prefix, "ipv4.truncated", p, len, NULL);
+        replay_add_bytes(d, prefix, "ipv4.truncated", p, len, NULL);
         return;
     }
     unsigned ihl = p[0] & 0x0f;
     size_t hlen = (size_t)ihl * 4;
     uint16_t total = rd16(p + 2);
     uint16_t frag = rd16(p + 6);
-    add_num(d, prefix, "ipv4.version", p[0] >> 4);
-    add_num(d, prefix, "ipv4.ihl", ihl);
-    add_hex(d, prefix, "ipv4.tos", p[1], 2);
-    struct replay_field *tl = add_num(d, prefix, "ipv4.total_length", total);
-    add_hex(d, prefix, "ipv4.id", rd16(p + 4), 4);
-    add_num(d, prefix, "ipv4.flag_reserved", (frag >> 15) & 1);
-    add_num(d, prefix, "ipv4.flag_df", (frag >> 14) & 1);
-    add_num(d, prefix, "ipv4.flag_mf", (frag >> 13) & 1);
-    add_num(d, prefix, "ipv4.frag_offset", (uint64_t)(frag & 0x1fff) * 8);
-    add_num(d, prefix, "ipv4.ttl", p[8]);
-    add_num(d, prefix, "ipv4.protocol", p[9]);
-    struct replay_field *ck = add_hex(d, prefix, "ipv4.checksum", rd16(p + 10), 4);
+    replay_add_num(d, prefix, "ipv4.version", p[0] >> 4);
+    replay_add_num(d, prefix, "ipv4.ihl", ihl);
+    replay_add_hex(d, prefix, "ipv4.tos", p[1], 2);
+    struct replay_field *tl = replay_add_num(d, prefix, "ipv4.total_length", total);
+    replay_add_hex(d, prefix, "ipv4.id", rd16(p + 4), 4);
+    replay_add_num(d, prefix, "ipv4.flag_reserved", (frag >> 15) & 1);
+    replay_add_num(d, prefix, "ipv4.flag_df", (frag >> 14) & 1);
+    replay_add_num(d, prefix, "ipv4.flag_mf", (frag >> 13) & 1);
+    replay_add_num(d, prefix, "ipv4.frag_offset", (uint64_t)(frag & 0x1fff) * 8);
+    replay_add_num(d, prefix, "ipv4.ttl", p[8]);
+    replay_add_num(d, prefix, "ipv4.protocol", p[9]);
+    struct replay_field *ck = replay_add_hex(d, prefix, "ipv4.checksum", rd16(p + 10), 4);
     add_ipv4(d, prefix, "ipv4.src", p + 12);
     add_ipv4(d, prefix, "ipv4.dst", p + 16);
     if (hlen < 20 || hlen > len) {
         if (ck)
             ck->note = "not checked (bad header length)";
-        add_bytes(d, prefix, "ipv4.rest", p + 20, len - 20, "bad header length");
+        replay_add_bytes(d, prefix, "ipv4.rest", p + 20, len - 20, "bad header length");
         return;
     }
     if (ck)
         ck->note = checksum_note(replay_inet_checksum(p, hlen, 0));
     if (hlen > 20)
-        add_bytes(d, prefix, "ipv4.options", p + 20, hlen - 20, NULL);
+        replay_add_bytes(d, prefix, "ipv4.options", p + 20, hlen - 20, NULL);
     /* A quoted header may come with less than its total length; a received one may not. */
     size_t end = len;
     if (!quoted && total >= hlen && total <= len)
@@ -260,16 +265,16 @@ static void dissect_arp(struct replay_dissection *d, const uint8_t *p, size_t le
 {
     *consumed = len;
     if (len < 28) {
-        add_bytes(d, "", "arp.truncated", p, len, NULL);
+        replay_add_bytes(d, "", "arp.truncated", p, len, NULL);
         return;
     }
-    add_num(d, "", "arp.htype", rd16(p));
-    add_hex(d, "", "arp.ptype", rd16(p + 2), 4);
-    add_num(d, "", "arp.hlen", p[4]);
-    add_num(d, "", "arp.plen", p[5]);
-    add_num(d, "", "arp.op", rd16(p + 6));
+    replay_add_num(d, "", "arp.htype", rd16(p));
+    replay_add_hex(d, "", "arp.ptype", rd16(p + 2), 4);
+    replay_add_num(d, "", "arp.hlen", p[4]);
+    replay_add_num(d, "", "arp.plen", p[5]);
+    replay_add_num(d, "", "arp.op", rd16(p + 6));
     if (p[4] != 6 || p[5] != 4) {
-        add_bytes(d, "", "arp.addresses", p + 8, len - 8, "not Ethernet/IPv4");
+        replay_add_bytes(d, "", "arp.addresses", p + 8, len - 8, "not Ethernet/IPv4");
         return;
     }
     add_mac(d, "", "arp.sha", p + 8);
@@ -281,16 +286,23 @@ static void dissect_arp(struct replay_dissection *d, const uint8_t *p, size_t le
 
 void replay_dissect(const uint8_t *frame, size_t len, struct replay_dissection *d)
 {
+    replay_dissect_in(NULL, frame, len, d);
+}
+
+void replay_dissect_in(const struct replay_tcp_flows *flows, const uint8_t *frame, size_t len,
+                       struct replay_dissection *d)
+{
     d->n = 0;
-    add_num(d, "", "frame.length", len);
+    d->flows = flows;
+    replay_add_num(d, "", "frame.length", len);
     if (len < ETH_HDR_LEN) {
-        add_bytes(d, "", "eth.truncated", frame, len, NULL);
+        replay_add_bytes(d, "", "eth.truncated", frame, len, NULL);
         return;
     }
     add_mac(d, "", "eth.dst", frame);
     add_mac(d, "", "eth.src", frame + 6);
     uint16_t type = rd16(frame + 12);
-    add_hex(d, "", "eth.type", type, 4);
+    replay_add_hex(d, "", "eth.type", type, 4);
     const uint8_t *p = frame + ETH_HDR_LEN;
     size_t plen = len - ETH_HDR_LEN;
     size_t used = plen;
@@ -299,9 +311,9 @@ void replay_dissect(const uint8_t *frame, size_t len, struct replay_dissection *
     else if (type == ETHERTYPE_IPV4)
         dissect_ipv4(d, "", p, plen, false, &used);
     else
-        add_bytes(d, "", "eth.payload", p, plen, NULL);
+        replay_add_bytes(d, "", "eth.payload", p, plen, NULL);
     if (used < plen)
-        add_bytes(d, "", "eth.padding", p + used, plen - used, NULL);
+        replay_add_bytes(d, "", "eth.padding", p + used, plen - used, NULL);
 }
 
 /* ---- formatting and comparing ---------------------------------------------------- */
@@ -331,6 +343,15 @@ void replay_field_format(const struct replay_field *f, char *buf, size_t cap)
     case REPLAY_F_IPV4:
         snprintf(buf, cap, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
         break;
+    case REPLAY_F_TCP_FLAGS: {
+        char names[16];
+        replay_tcp_flags_text((unsigned)f->value, names, sizeof(names));
+        snprintf(buf, cap, "0x%02" PRIx64 " [%s]", f->value, names);
+        break;
+    }
+    case REPLAY_F_TEXT:
+        snprintf(buf, cap, "%s", f->text);
+        break;
     case REPLAY_F_BYTES: {
         int n = snprintf(buf, cap, "%zu bytes", f->len);
         for (size_t i = 0; i < f->len && i < 16 && n > 0 && (size_t)n + 4 < cap; i++)
@@ -346,6 +367,8 @@ static bool same_value(const struct replay_field *a, const struct replay_field *
 {
     if (a->kind == REPLAY_F_MAC || a->kind == REPLAY_F_BYTES)
         return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
+    if (a->kind == REPLAY_F_TEXT)
+        return strcmp(a->text, b->text) == 0;
     return a->value == b->value;
 }
 
@@ -379,9 +402,13 @@ static void diff_value(const struct replay_field *e, const struct replay_field *
     replay_buf_printf(out, "%s expected %s", e->name, ev);
     if (e->note)
         replay_buf_printf(out, " (%s)", e->note);
+    if (e->has_rel)
+        replay_buf_printf(out, " (relative %u)", e->rel);
     replay_buf_printf(out, " got %s", gv);
     if (g->note)
         replay_buf_printf(out, " (%s)", g->note);
+    if (g->has_rel)
+        replay_buf_printf(out, " (relative %u)", g->rel);
 }
 
 unsigned replay_diff(const struct replay_dissection *expected, const struct replay_dissection *got,
@@ -450,6 +477,10 @@ static void describe_arp(const struct replay_dissection *d, struct replay_buf *b
 
 static void describe_l4(const struct replay_dissection *d, struct replay_buf *b)
 {
+    if (replay_field_find(d, "tcp.sport") && !replay_field_find(d, "icmp.type")) {
+        replay_describe_tcp(d, b);
+        return;
+    }
     const struct replay_field *pay = replay_field_find(d, "udp.payload");
     if (replay_field_find(d, "udp.sport")) {
         replay_buf_printf(b, " UDP %" PRIu64 " > %" PRIu64 " len %zu", fv(d, "udp.sport"), fv(d, "udp.dport"),
@@ -472,13 +503,19 @@ static void describe_l4(const struct replay_dissection *d, struct replay_buf *b)
 
 void replay_describe_frame(const uint8_t *frame, size_t len, char *buf, size_t cap)
 {
+    replay_describe_frame_in(NULL, frame, len, buf, cap);
+}
+
+void replay_describe_frame_in(const struct replay_tcp_flows *flows, const uint8_t *frame, size_t len, char *buf,
+                              size_t cap)
+{
     struct replay_dissection *d = calloc(1, sizeof(*d));
     struct replay_buf b = {0};
     if (!d) {
         snprintf(buf, cap, "(out of memory)");
         return;
     }
-    replay_dissect(frame, len, d);
+    replay_dissect_in(flows, frame, len, d);
     uint64_t type = fv(d, "eth.type");
     if (len < ETH_HDR_LEN) {
         replay_buf_printf(&b, "runt frame of %zu bytes", len);
@@ -505,17 +542,24 @@ void replay_describe_frame(const uint8_t *frame, size_t len, char *buf, size_t c
 
 char *replay_dissect_text(const uint8_t *frame, size_t len)
 {
+    return replay_dissect_text_in(NULL, frame, len);
+}
+
+char *replay_dissect_text_in(const struct replay_tcp_flows *flows, const uint8_t *frame, size_t len)
+{
     struct replay_dissection *d = calloc(1, sizeof(*d));
     struct replay_buf b = {0};
     if (!d)
         return replay_buf_take(&b);
-    replay_dissect(frame, len, d);
+    replay_dissect_in(flows, frame, len, d);
     char v[128];
     for (unsigned i = 0; i < d->n; i++) {
         replay_field_format(&d->f[i], v, sizeof(v));
         replay_buf_printf(&b, "    %-28s %s", d->f[i].name, v);
         if (d->f[i].note)
             replay_buf_printf(&b, " (%s)", d->f[i].note);
+        if (d->f[i].has_rel)
+            replay_buf_printf(&b, " (relative %u)", d->f[i].rel);
         replay_buf_printf(&b, "\n");
     }
     free(d);

@@ -165,6 +165,80 @@ size_t fx_build_echo_request(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t 
     return n;
 }
 
+static size_t fx_tcp_options_bytes(const struct fx_tcp_options *o, uint8_t *p)
+{
+    size_t i = 0;
+    if (o->raw != NULL) {
+        memcpy(p, o->raw, o->raw_len);
+        i = o->raw_len;
+    } else {
+        if (o->mss != 0) {
+            p[i++] = 2;
+            p[i++] = 4;
+            be16_put(p + i, o->mss);
+            i += 2;
+        }
+        if (o->timestamps) {
+            p[i++] = o->sack_permitted ? 4 : 1;
+            p[i++] = o->sack_permitted ? 2 : 1;
+            p[i++] = 8;
+            p[i++] = 10;
+            be32_put(p + i, o->ts_val);
+            be32_put(p + i + 4, o->ts_ecr);
+            i += 8;
+        } else if (o->sack_permitted) {
+            p[i++] = 1;
+            p[i++] = 1;
+            p[i++] = 4;
+            p[i++] = 2;
+        }
+        if (o->has_wscale) {
+            p[i++] = 1;
+            p[i++] = 3;
+            p[i++] = 3;
+            p[i++] = o->wscale;
+        }
+        if (o->sack_count > 0) {
+            p[i++] = 1;
+            p[i++] = 1;
+            p[i++] = 5;
+            p[i++] = (uint8_t)(2 + 8 * o->sack_count);
+            for (unsigned k = 0; k < o->sack_count; k++) {
+                be32_put(p + i, o->sack[k][0]);
+                be32_put(p + i + 4, o->sack[k][1]);
+                i += 8;
+            }
+        }
+    }
+    while (i % 4 != 0)
+        p[i++] = 0; /* EOL padding */
+    cr_assert_leq(i, 40, "TCP options do not fit in 40 bytes");
+    return i;
+}
+
+size_t fx_build_tcp(uint8_t *buf, const struct fx_tcp_segment *seg)
+{
+    size_t cap = 60 + seg->len;
+    uint8_t *tcp = calloc(1, cap);
+    cr_assert_not_null(tcp);
+    size_t hdr_len = 20 + fx_tcp_options_bytes(&seg->opt, tcp + 20);
+    be16_put(tcp, seg->sport);
+    be16_put(tcp + 2, seg->dport);
+    be32_put(tcp + 4, seg->seq);
+    be32_put(tcp + 8, seg->ack);
+    tcp[12] = (uint8_t)((hdr_len / 4) << 4);
+    tcp[13] = seg->flags;
+    be16_put(tcp + 14, seg->window);
+    if (seg->len > 0)
+        memcpy(tcp + hdr_len, seg->data, seg->len);
+    size_t total = hdr_len + seg->len;
+    uint32_t sum = csum_pseudo_ipv4(seg->src, seg->dst, 6, (uint16_t)total);
+    be16_put(tcp + 16, csum_finish(csum_add(sum, tcp, total)));
+    size_t n = fx_build_ipv4(buf, seg->src, seg->dst, 6, 0x2222, 0x4000, tcp, total);
+    free(tcp);
+    return n;
+}
+
 uint16_t fx_ethertype(const struct fx_frame *fr)
 {
     return be16_get(fr->data + 12);

@@ -120,3 +120,90 @@ void mk_pattern(uint8_t *out, size_t len)
     for (size_t i = 0; i < len; i++)
         out[i] = (uint8_t)i;
 }
+
+static size_t put_syn_options(uint8_t *o, const struct mk_tcp_opts *opt)
+{
+    size_t n = 0;
+    if (opt->mss) {
+        o[n++] = 2;
+        o[n++] = 4;
+        put16(o + n, opt->mss);
+        n += 2;
+    }
+    if (opt->sack_permitted && opt->ts) {
+        o[n++] = 4;
+        o[n++] = 2;
+    } else if (opt->sack_permitted) {
+        o[n++] = 1;
+        o[n++] = 1;
+        o[n++] = 4;
+        o[n++] = 2;
+    } else if (opt->ts) {
+        o[n++] = 1;
+        o[n++] = 1;
+    }
+    if (opt->ts) {
+        o[n++] = 8;
+        o[n++] = 10;
+        put32(o + n, opt->ts_val);
+        put32(o + n + 4, opt->ts_ecr);
+        n += 8;
+    }
+    if (opt->wscale >= 0) {
+        o[n++] = 1;
+        o[n++] = 3;
+        o[n++] = 3;
+        o[n++] = (uint8_t)opt->wscale;
+    }
+    return n;
+}
+
+static size_t put_options(uint8_t *o, const struct mk_tcp_opts *opt)
+{
+    size_t n = 0;
+    if (opt->ts) {
+        o[n++] = 1;
+        o[n++] = 1;
+        o[n++] = 8;
+        o[n++] = 10;
+        put32(o + n, opt->ts_val);
+        put32(o + n + 4, opt->ts_ecr);
+        n += 8;
+    }
+    if (opt->n_sack) {
+        o[n++] = 1;
+        o[n++] = 1;
+        o[n++] = 5;
+        o[n++] = (uint8_t)(2 + 8 * opt->n_sack);
+        for (unsigned i = 0; i < opt->n_sack; i++) {
+            put32(o + n, opt->sack[i][0]);
+            put32(o + n + 4, opt->sack[i][1]);
+            n += 8;
+        }
+    }
+    return n;
+}
+
+size_t mk_tcp(uint8_t *out, uint32_t src, uint32_t dst, const struct mk_tcp *t, const uint8_t *data, size_t len)
+{
+    uint8_t opts[40];
+    size_t olen = (t->flags & MK_TCP_SYN) ? put_syn_options(opts, &t->opt) : put_options(opts, &t->opt);
+    while (olen % 4)
+        opts[olen++] = 0; /* EOL padding; Linux's layouts never need it */
+    size_t hlen = 20 + olen, total = hlen + len;
+    put16(out, t->sport);
+    put16(out + 2, t->dport);
+    put32(out + 4, t->seq);
+    put32(out + 8, t->ack);
+    out[12] = (uint8_t)((hlen / 4) << 4);
+    out[13] = t->flags;
+    put16(out + 14, t->window);
+    put16(out + 16, 0);
+    put16(out + 18, 0);
+    memcpy(out + 20, opts, olen);
+    if (len)
+        memcpy(out + hlen, data, len);
+    uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + 6u + (uint32_t)total;
+    put16(out + 16, mk_checksum(out, total, pseudo));
+    return total;
+}

@@ -53,6 +53,38 @@ size_t mk_icmp_echo(uint8_t *out, uint8_t type, uint16_t id, uint16_t seq, const
 size_t mk_udp(uint8_t *out, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, const uint8_t *data,
               size_t len);
 
+/* TCP options laid out as Linux lays them out (RFC 9293 3.2, RFC 7323, RFC 2018). */
+struct mk_tcp_opts {
+    uint16_t mss;        /* 0 = none */
+    int wscale;          /* -1 = none (0 is a valid shift, so fill this field on purpose) */
+    bool sack_permitted;
+    bool ts;
+    uint32_t ts_val, ts_ecr;
+    unsigned n_sack;     /* up to 3 with timestamps, 4 without */
+    uint32_t sack[4][2]; /* [left, right) */
+};
+
+#define MK_TCP_FIN 0x01
+#define MK_TCP_SYN 0x02
+#define MK_TCP_RST 0x04
+#define MK_TCP_PSH 0x08
+#define MK_TCP_ACK 0x10
+
+struct mk_tcp {
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint16_t window;
+    struct mk_tcp_opts opt;
+};
+
+/*
+ * A TCP segment with a valid checksum (RFC 9293 3.1 pseudo header). A SYN's
+ * options go mss, sackOK, TS, nop, wscale (Linux's 20 bytes); other segments'
+ * nop, nop, TS, then nop, nop, SACK blocks.
+ */
+size_t mk_tcp(uint8_t *out, uint32_t src, uint32_t dst, const struct mk_tcp *t, const uint8_t *data, size_t len);
+
 /* RFC 1071 checksum over len bytes, starting from `sum`. */
 uint16_t mk_checksum(const uint8_t *p, size_t len, uint32_t sum);
 
