@@ -248,16 +248,20 @@ static void tcp_handle_rst(struct ts_stack *st, ts_time now, struct tcp_conn *c,
 }
 
 /* RFC 2018 / RFC 6675: remember which ranges beyond SND.UNA the peer holds. */
-static void tcp_note_sack(struct tcp_conn *c, const struct tcp_options *opt)
+static uint32_t tcp_sacked_bytes(const struct tcp_conn *c);
+
+/* Returns true if the option told us about data the peer holds that we did not know of. */
+static bool tcp_note_sack(struct tcp_conn *c, const struct tcp_options *opt)
 {
     if (!c->sack_ok)
-        return;
+        return false;
     /* Forget blocks SND.UNA has passed. */
     unsigned kept = 0;
     for (unsigned i = 0; i < c->sacked_count; i++)
         if (SEQ_GT(c->sacked[i].right, c->snd_una))
             c->sacked[kept++] = c->sacked[i];
     c->sacked_count = kept;
+    uint32_t known = tcp_sacked_bytes(c);
     for (unsigned i = 0; i < opt->sack_count; i++) {
         struct tcp_sack_block b = opt->sack[i];
         /* A block must lie within what we sent (RFC 2018 and RFC 5961's spirit: ignore the impossible). */
@@ -275,6 +279,7 @@ static void tcp_note_sack(struct tcp_conn *c, const struct tcp_options *opt)
         if (!merged && c->sacked_count < sizeof c->sacked / sizeof c->sacked[0])
             c->sacked[c->sacked_count++] = b;
     }
+    return tcp_sacked_bytes(c) > known;
 }
 
 static uint32_t tcp_sacked_bytes(const struct tcp_conn *c)
@@ -386,13 +391,16 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
 }
 
 /* RFC 5681 2 "duplicate acknowledgment", and 3.2 fast retransmit on the third. */
-static void tcp_dup_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
+static void tcp_dup_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg,
+                        bool new_sack)
 {
     /* An ACK that keeps a zero window open is the answer to a window probe (RFC 9293 3.8.6.1): the probe
      * was refused for lack of room, not lost, so it says nothing about loss. */
     uint32_t window = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
+    /* RFC 5681 2 asks for an unchanged window; RFC 6675 2 also counts an ACK that brings new SACK
+     * information, whatever its window (a receiver such as Linux grows its window with every ACK). */
     bool duplicate = seg->len == 0 && !(seg->hdr.flags & (TCP_SYN | TCP_FIN)) && c->snd_max != c->snd_una &&
-                     c->snd_wnd != 0 && window == c->snd_wnd;
+                     c->snd_wnd != 0 && (window == c->snd_wnd || new_sack);
     if (!duplicate)
         return;
     c->dupacks++;
@@ -464,12 +472,13 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
         tcp_challenge_ack(st, now, c, "ACK below SND.UNA - MAX.SND.WND");
         return false;
     }
+    bool new_sack = false;
     if (c->sack_ok && seg->hdr.opt.sack_count > 0)
-        tcp_note_sack(c, &seg->hdr.opt);
+        new_sack = tcp_note_sack(c, &seg->hdr.opt);
     if (SEQ_GT(ack, c->snd_una))
         tcp_new_ack(st, now, c, seg);
     else if (ack == c->snd_una)
-        tcp_dup_ack(st, now, c, seg);
+        tcp_dup_ack(st, now, c, seg, new_sack);
     tcp_update_window(c, seg);
     if (tcp_ring_space(&c->snd) > 0)
         tcp_notify(c);
