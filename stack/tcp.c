@@ -240,8 +240,11 @@ static void tcp_maybe_window_update(struct ts_stack *st, ts_time now, struct tcp
     size_t threshold = c->rcv.cap / 2 < 2u * c->rcv_mss ? c->rcv.cap / 2 : 2u * c->rcv_mss;
     if (SEQ_GT(c->rcv_adv, c->rcv_nxt) && window - advertised < threshold)
         return;
-    if (window > advertised && window - advertised >= threshold)
+    if (window > advertised && window - advertised >= threshold) {
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "receive window %u -> %u: window update (RFC 9293 3.8.6.2.2)",
+                 advertised, window);
         tcp_send_ack(st, now, c);
+    }
 }
 
 ssize_t ts_pcb_recv(struct ts_pcb *pcb, ts_time now, void *buf, size_t cap, bool peek)

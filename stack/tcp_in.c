@@ -329,11 +329,15 @@ static void tcp_recovery_retransmit(struct ts_stack *st, ts_time now, struct tcp
     }
 }
 
-static void tcp_update_window(struct tcp_conn *c, const struct tcp_segment *seg)
+static void tcp_update_window(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
 {
     /* RFC 9293 3.10.7.4: update the send window only from a newer segment (WL1/WL2 guard against old ones). */
     if (SEQ_LT(c->snd_wl1, seg->hdr.seq) || (c->snd_wl1 == seg->hdr.seq && SEQ_LEQ(c->snd_wl2, seg->hdr.ack))) {
-        c->snd_wnd = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
+        uint32_t window = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
+        if (window != c->snd_wnd)
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "send window %u -> %u (RFC 9293 3.10.7.4 window update)",
+                     c->snd_wnd, window);
+        c->snd_wnd = window;
         c->snd_wl1 = seg->hdr.seq;
         c->snd_wl2 = seg->hdr.ack;
         if (c->snd_wnd > c->max_snd_wnd)
@@ -382,7 +386,11 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
         }
     } else {
         c->dupacks = 0;
+        uint32_t cwnd = c->cc.cwnd, ssthresh = c->cc.ssthresh;
         tcp_cc_on_ack(&c->cc, now, acked, c->srtt, flight);
+        if (c->cc.cwnd != cwnd || c->cc.ssthresh != ssthresh)
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "cwnd %u -> %u ssthresh %u (%s, RFC 5681 3.1)", cwnd,
+                     c->cc.cwnd, c->cc.ssthresh, c->cc.cwnd < c->cc.ssthresh ? "slow start" : "congestion avoidance");
     }
     /* RFC 6298 5.2/5.3: all acknowledged: stop the timer; else restart it. */
     c->rto_at = TS_TIME_NEVER;
@@ -479,7 +487,7 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
         tcp_new_ack(st, now, c, seg);
     else if (ack == c->snd_una)
         tcp_dup_ack(st, now, c, seg, new_sack);
-    tcp_update_window(c, seg);
+    tcp_update_window(st, now, c, seg);
     if (tcp_ring_space(&c->snd) > 0)
         tcp_notify(c);
 

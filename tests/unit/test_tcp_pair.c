@@ -1,6 +1,7 @@
 /* TCP end to end: two stacks on the in-memory link, virtual time. Each test names the rule it checks. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -297,6 +298,49 @@ Test(tcp_pair, a_hundred_megabytes_cross_five_percent_loss_with_reordering_and_d
     cr_assert_gt(impaired.dropped, 1000);
     cr_assert_gt(impaired.duplicated, 1000);
     cr_assert_gt(impaired.reordered, 1000);
+    ts_pcb_abort(client, p.now);
+    ts_pcb_abort(server, p.now);
+    ts_pcb_close_at(l, p.now);
+}
+
+/* ---- the trace explains the connection ---------------------------------------------------- */
+
+static char trace_log[1 << 20];
+static size_t trace_used;
+
+static void collect_trace(void *ctx, const struct ts_trace_event *ev)
+{
+    (void)ctx;
+    int n = snprintf(trace_log + trace_used, sizeof trace_log - trace_used, "%s\n", ev->text);
+    if (n > 0 && trace_used + (size_t)n < sizeof trace_log)
+        trace_used += (size_t)n;
+}
+
+Test(tcp_pair, trace_names_state_changes_retransmissions_rto_cwnd_and_window_updates)
+{
+    struct ts_stack_config ca, cb;
+    pair_default_config(&ca, PAIR_ADDR_A, 1, 1);
+    pair_default_config(&cb, PAIR_ADDR_B, 2, 2);
+    ca.trace = collect_trace;
+    ca.trace_mask = TS_TRACE_TCP;
+    cb.limits.tcp_rcvbuf_default = 16384;
+    trace_used = 0;
+    pair_init(&p, "loss=10%", &ca, &cb);
+    struct ts_pcb *l = pair_tcp_listen(p.b.st, 80, 8);
+    struct ts_pcb *server;
+    struct ts_pcb *client = pair_tcp_connect(&p, l, 80, &server);
+    size_t total = 256 * 1024;
+    uint8_t *data = pattern(total, 5), *out = malloc(total);
+    cr_assert_eq(transfer(client, server, data, total, out, TS_SEC(120)), total);
+    cr_assert_arr_eq(out, data, total);
+    cr_assert_not_null(strstr(trace_log, "SYN-SENT -> ESTABLISHED"), "state transitions are traced");
+    cr_assert_not_null(strstr(trace_log, "retransmit seq"), "retransmissions are traced");
+    cr_assert_not_null(strstr(trace_log, "RTT"), "RTO changes are traced");
+    cr_assert_not_null(strstr(trace_log, "cwnd"), "cwnd changes are traced");
+    cr_assert_not_null(strstr(trace_log, "send window"), "window updates are traced");
+    cr_assert_not_null(strstr(trace_log, "[SYN] seq 0 ack 0"), "sequence numbers are relative to the ISN");
+    free(data);
+    free(out);
     ts_pcb_abort(client, p.now);
     ts_pcb_abort(server, p.now);
     ts_pcb_close_at(l, p.now);
