@@ -656,6 +656,9 @@ void http_format_date(time_t t, char out[HTTP_DATE_LEN])
         snprintf(out, HTTP_DATE_LEN, "Thu, 01 Jan 1970 00:00:00 GMT");
         return;
     }
-    snprintf(out, HTTP_DATE_LEN, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
-             months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    /* Unsigned and reduced so the compiler can see every field fits its two or four digits. */
+    unsigned wday = (unsigned)tm.tm_wday % 7u, mon = (unsigned)tm.tm_mon % 12u;
+    unsigned year = (unsigned)(tm.tm_year + 1900) % 10000u;
+    snprintf(out, HTTP_DATE_LEN, "%s, %02u %s %04u %02u:%02u:%02u GMT", days[wday], (unsigned)tm.tm_mday % 100u,
+             months[mon], year, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
 }
