@@ -88,6 +88,24 @@ int ts_app_parse_ipv4(const char *text, ts_ipv4_addr *out)
     return 0;
 }
 
+struct sockaddr_in ts_app_sockaddr(ts_ipv4_addr addr, uint16_t port)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(addr);
+    sa.sin_port = htons(port);
+    return sa;
+}
+
+bool ts_app_fin_acknowledged(int fd)
+{
+    struct ts_tcp_info info;
+    if (ts_tcp_info(fd, &info) < 0)
+        return true;
+    return info.state == TS_TCP_FIN_WAIT_2 || info.state == TS_TCP_TIME_WAIT || info.state == TS_TCP_CLOSED;
+}
+
 const char *ts_app_format_ipv4(ts_ipv4_addr addr, char *buf)
 {
     snprintf(buf, 16, "%u.%u.%u.%u", (unsigned)(addr >> 24), (unsigned)(addr >> 16) & 0xffu,

@@ -105,6 +105,15 @@ int ts_app_parse_seconds(const char *text, ts_time min, ts_time max, ts_time *ou
 
 /* "10.0.0.2" into buf (at least 16 bytes); returns buf. */
 const char *ts_app_format_ipv4(ts_ipv4_addr addr, char *buf);
+/* A sockaddr_in for a host-order address and port. */
+struct sockaddr_in ts_app_sockaddr(ts_ipv4_addr addr, uint16_t port);
+/*
+ * Whether a stream's FIN has been acknowledged (RFC 9293 3.3.2: FIN-WAIT-2 or
+ * TIME-WAIT) or the connection is gone. No poll event announces that ACK, and
+ * an app that exits before it loses the data still in flight with its stack:
+ * ts-nc and ts-perf check this until it holds.
+ */
+bool ts_app_fin_acknowledged(int fd);
 
 /*
  * Installs the SIGINT/SIGTERM handlers (no SA_RESTART), opens the device stack,

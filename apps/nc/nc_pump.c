@@ -123,12 +123,6 @@ static enum nc_send_outcome copy_stdin(struct nc_pump *p, uint8_t *buf)
     }
 }
 
-/* Our FIN has been acknowledged in these states (RFC 9293 3.3.2), or there is no connection left. */
-static bool fin_acknowledged(enum ts_tcp_state state)
-{
-    return state == TS_TCP_FIN_WAIT_2 || state == TS_TCP_TIME_WAIT || state == TS_TCP_CLOSED;
-}
-
 /* A pending socket error (a reset while our FIN was out), reported; 0 if there is none. */
 static int report_socket_error(int fd)
 {
@@ -155,8 +149,7 @@ static enum nc_send_outcome finish_stream(struct nc_pump *p)
     }
     const struct timespec pause = {.tv_sec = 0, .tv_nsec = NC_FIN_CHECK_MS * 1000000L};
     for (;;) {
-        struct ts_tcp_info info;
-        if (ts_tcp_info(fd, &info) < 0 || fin_acknowledged(info.state))
+        if (ts_app_fin_acknowledged(fd))
             return report_socket_error(fd) < 0 ? NC_SEND_FAILED : NC_SEND_COMPLETE;
         if (writer_should_stop(p))
             return NC_SEND_STOPPED;

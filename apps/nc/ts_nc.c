@@ -118,16 +118,6 @@ static int check_operands(struct nc_args *a, const struct ts_app_desc *d)
     return 0;
 }
 
-static struct sockaddr_in ipv4_sockaddr(ts_ipv4_addr addr, uint16_t port)
-{
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(addr);
-    sa.sin_port = htons(port);
-    return sa;
-}
-
 static const char *proto_name(const struct nc_args *a)
 {
     return a->udp ? "udp" : "tcp";
@@ -177,7 +167,7 @@ static int connect_to_host(const struct ts_app *app, const struct nc_args *a)
     int fd = open_socket(app, a);
     if (fd < 0)
         return -1;
-    struct sockaddr_in peer = ipv4_sockaddr(a->host, a->port);
+    struct sockaddr_in peer = ts_app_sockaddr(a->host, a->port);
     if (ts_connect(fd, (const struct sockaddr *)&peer, sizeof peer) == 0)
         return fd;
     if (errno != EINPROGRESS) {
@@ -209,7 +199,7 @@ static int bind_port(int fd, const struct nc_args *a)
 {
     int one = 1;
     (void)ts_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in local = ipv4_sockaddr(0, a->port);
+    struct sockaddr_in local = ts_app_sockaddr(0, a->port);
     if (ts_bind(fd, (const struct sockaddr *)&local, sizeof local) < 0) {
         fprintf(stderr, "ts-nc: cannot bind %s port %u: %s\n", proto_name(a), a->port, strerror(errno));
         return -1;

@@ -62,19 +62,12 @@ static bool limit_reached(const struct perf_limit *lim, uint64_t sent, ts_time n
     return now - start >= lim->duration;
 }
 
-/* Our FIN has been acknowledged in these states (RFC 9293 3.3.2), or there is no connection left. */
-static bool fin_acknowledged(enum ts_tcp_state state)
-{
-    return state == TS_TCP_FIN_WAIT_2 || state == TS_TCP_TIME_WAIT || state == TS_TCP_CLOSED;
-}
-
 /* No poll event announces the ACK of our FIN: look at the state every PERF_FIN_CHECK_MS. */
 static int wait_fin_acknowledged(const char *who, int fd)
 {
     const struct timespec pause = {.tv_sec = 0, .tv_nsec = PERF_FIN_CHECK_MS * 1000000L};
     while (!ts_app_stop_requested()) {
-        struct ts_tcp_info info;
-        if (ts_tcp_info(fd, &info) < 0 || fin_acknowledged(info.state)) {
+        if (ts_app_fin_acknowledged(fd)) {
             int err = 0;
             socklen_t len = sizeof err;
             if (ts_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {

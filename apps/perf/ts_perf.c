@@ -157,16 +157,6 @@ static int check_mode(const struct perf_args *a, const struct ts_app_desc *d)
     return 0;
 }
 
-static struct sockaddr_in ipv4_sockaddr(ts_ipv4_addr addr, uint16_t port)
-{
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(addr);
-    sa.sin_port = htons(port);
-    return sa;
-}
-
 /* ---- the command line ---------------------------------------------------------------- */
 
 /* "RECV 1048576" / "RECV 2.5s" into lim; the server's default when nothing follows. */
@@ -253,7 +243,7 @@ static int open_listener(const struct ts_app *app, uint16_t port)
     }
     int one = 1;
     (void)ts_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in local = ipv4_sockaddr(0, port);
+    struct sockaddr_in local = ts_app_sockaddr(0, port);
     if (ts_bind(fd, (const struct sockaddr *)&local, sizeof local) < 0 || ts_listen(fd, 4) < 0) {
         fprintf(stderr, "ts-perf: cannot listen on tcp port %u: %s\n", port, strerror(errno));
         ts_close(fd);
@@ -332,7 +322,7 @@ static int connect_to_server(const struct ts_app *app, const struct perf_args *a
         fprintf(stderr, "ts-perf: cannot open a TCP socket: %s\n", strerror(errno));
         return -1;
     }
-    struct sockaddr_in peer = ipv4_sockaddr(a->host, a->port);
+    struct sockaddr_in peer = ts_app_sockaddr(a->host, a->port);
     int err = 0;
     if (ts_connect(fd, (const struct sockaddr *)&peer, sizeof peer) < 0) {
         err = errno;
