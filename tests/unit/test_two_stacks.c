@@ -13,90 +13,26 @@
 #include "tapstack/pcb.h"
 #include "tapstack/stack.h"
 
-#define ADDR_A TS_IPV4(10, 0, 0, 1)
-#define ADDR_B TS_IPV4(10, 0, 0, 2)
+#include "pair_fixture.h"
 
-struct side {
-    struct ts_netdev *dev;
-    struct ts_stack *st;
-    ts_time now;
-};
+#define ADDR_A PAIR_ADDR_A
+#define ADDR_B PAIR_ADDR_B
 
-static struct side a, b;
-static ts_time now;
-static uint8_t rxbuf[TS_NETDEV_MAX_FRAME];
-
-static int transmit(void *ctx, ts_time when, const uint8_t *frame, size_t len)
-{
-    struct side *s = ctx;
-    int err = ts_netdev_transmit(s->dev, when, frame, len);
-    cr_assert_eq(err, 0);
-    return err;
-}
-
-static void side_init(struct side *s, struct ts_netdev *dev, ts_ipv4_addr addr, uint8_t last_mac_byte, uint64_t seed)
-{
-    struct ts_stack_config cfg;
-    ts_stack_config_init(&cfg);
-    uint8_t mac[6] = {2, 0, 0, 0, 0, last_mac_byte};
-    memcpy(cfg.mac, mac, 6);
-    cfg.addr = addr;
-    cfg.prefix_len = 24;
-    cfg.seed = seed;
-    s->dev = dev;
-    struct ts_link link = {.ctx = s, .transmit = transmit, .mtu = 1500};
-    s->st = ts_stack_new(&cfg, &link);
-    cr_assert_not_null(s->st);
-}
+static struct pair p;
 
 static void setup_link(const char *impair)
 {
-    struct ts_netdev *da, *db;
-    cr_assert_eq(ts_memlink_pair(1500, &da, &db), 0);
-    if (impair != NULL) {
-        struct ts_impair_spec spec;
-        char err[128];
-        cr_assert_eq(ts_impair_parse(impair, &spec, err, sizeof err), 0, "%s", err);
-        da = ts_impair_wrap(da, &spec, 7);
-        cr_assert_not_null(da);
-    }
-    now = TS_SEC(1000);
-    side_init(&a, da, ADDR_A, 1, 1);
-    side_init(&b, db, ADDR_B, 2, 2);
+    pair_init(&p, impair, NULL, NULL);
 }
 
 static void teardown(void)
 {
-    cr_expect_eq(ts_stack_free(a.st), 0, "stack A leaked packet buffers");
-    cr_expect_eq(ts_stack_free(b.st), 0, "stack B leaked packet buffers");
-    ts_netdev_destroy(a.dev);
-    ts_netdev_destroy(b.dev);
+    pair_fini(&p);
 }
 
-static void side_step(struct side *s)
-{
-    size_t len;
-    ts_time when;
-    for (int i = 0; i < 256; i++) {
-        int r = ts_netdev_receive(s->dev, now, rxbuf, sizeof rxbuf, &len, &when);
-        if (r != 1)
-            break;
-        ts_stack_input(s->st, now, rxbuf, len);
-    }
-    ts_netdev_poll(s->dev, now);
-    if (ts_stack_next_deadline(s->st) <= now)
-        ts_stack_poll(s->st, now);
-}
-
-/* Runs both sides for `duration` of virtual time in 100 µs steps. */
 static void run_for(ts_time duration)
 {
-    ts_time end = now + duration;
-    while (now < end) {
-        side_step(&a);
-        side_step(&b);
-        now += 100;
-    }
+    pair_run(&p, duration);
 }
 
 static struct ts_pcb *udp_bound(struct ts_stack *st, uint16_t port)
@@ -112,10 +48,10 @@ static struct ts_pcb *udp_bound(struct ts_stack *st, uint16_t port)
 Test(two_stacks, first_datagram_waits_for_arp_then_arrives, .fini = teardown)
 {
     setup_link(NULL);
-    struct ts_pcb *rx = udp_bound(b.st, 7);
-    struct ts_pcb *tx = udp_bound(a.st, 4000);
+    struct ts_pcb *rx = udp_bound(p.b.st, 7);
+    struct ts_pcb *tx = udp_bound(p.a.st, 4000);
     struct ts_sockaddr to = {ADDR_B, 7};
-    cr_assert_eq(ts_pcb_sendto(tx, now, "hello", 5, &to), 5);
+    cr_assert_eq(ts_pcb_sendto(tx, p.now, "hello", 5, &to), 5);
     run_for(TS_MSEC(5));
     char buf[16];
     struct ts_sockaddr from;
@@ -124,7 +60,7 @@ Test(two_stacks, first_datagram_waits_for_arp_then_arrives, .fini = teardown)
     cr_assert_eq(from.addr, ADDR_A);
     cr_assert_eq(from.port, 4000);
     uint64_t resolved = 0;
-    cr_assert(ts_stack_counter(a.st, "arp.resolved", &resolved));
+    cr_assert(ts_stack_counter(p.a.st, "arp.resolved", &resolved));
     cr_assert_eq(resolved, 1);
     ts_pcb_close(rx);
     ts_pcb_close(tx);
@@ -134,12 +70,12 @@ Test(two_stacks, ping_socket_gets_its_echo_reply, .fini = teardown)
 {
     setup_link(NULL);
     int err;
-    struct ts_pcb *ping = ts_pcb_open(a.st, TS_PCB_ICMP_ECHO, &err);
+    struct ts_pcb *ping = ts_pcb_open(p.a.st, TS_PCB_ICMP_ECHO, &err);
     uint8_t req[8 + 56] = {8, 0, 0, 0, 0, 0, 0, 1};
     for (size_t i = 8; i < sizeof req; i++)
         req[i] = (uint8_t)i;
     struct ts_sockaddr to = {ADDR_B, 0};
-    cr_assert_eq(ts_pcb_sendto(ping, now, req, sizeof req, &to), (ssize_t)sizeof req);
+    cr_assert_eq(ts_pcb_sendto(ping, p.now, req, sizeof req, &to), (ssize_t)sizeof req);
     run_for(TS_MSEC(5));
     uint8_t reply[128];
     cr_assert_eq(ts_pcb_recvfrom(ping, reply, sizeof reply, NULL, false, NULL), (ssize_t)sizeof req);
@@ -151,13 +87,13 @@ Test(two_stacks, ping_socket_gets_its_echo_reply, .fini = teardown)
 Test(two_stacks, large_datagrams_cross_fragmented_and_come_out_whole, .fini = teardown)
 {
     setup_link(NULL);
-    struct ts_pcb *rx = udp_bound(b.st, 7);
-    struct ts_pcb *tx = udp_bound(a.st, 4000);
+    struct ts_pcb *rx = udp_bound(p.b.st, 7);
+    struct ts_pcb *tx = udp_bound(p.a.st, 4000);
     static uint8_t data[60000], got[65536];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i * 31 + 7);
     struct ts_sockaddr to = {ADDR_B, 7};
-    cr_assert_eq(ts_pcb_sendto(tx, now, data, sizeof data, &to), (ssize_t)sizeof data);
+    cr_assert_eq(ts_pcb_sendto(tx, p.now, data, sizeof data, &to), (ssize_t)sizeof data);
     run_for(TS_MSEC(10));
     cr_assert_eq(ts_pcb_recvfrom(rx, got, sizeof got, NULL, false, NULL), (ssize_t)sizeof data);
     cr_assert_arr_eq(got, data, sizeof data);
@@ -178,8 +114,8 @@ static size_t make_datagram(uint32_t i, uint8_t *buf)
 Test(two_stacks, impaired_link_never_delivers_a_damaged_datagram, .fini = teardown)
 {
     setup_link("loss=5%,reorder=10%,dup=5%,corrupt=5%,delay=1ms");
-    struct ts_pcb *rx = udp_bound(b.st, 7);
-    struct ts_pcb *tx = udp_bound(a.st, 4000);
+    struct ts_pcb *rx = udp_bound(p.b.st, 7);
+    struct ts_pcb *tx = udp_bound(p.a.st, 4000);
     ts_pcb_setopt(rx, TS_OPT_RCVBUF, 4 << 20);
     /* Resolve first (ARP frames can be lost too: retried). */
     struct ts_sockaddr to = {ADDR_B, 7};
@@ -188,7 +124,7 @@ Test(two_stacks, impaired_link_never_delivers_a_damaged_datagram, .fini = teardo
     uint32_t delivered = 0, intact = 0;
     for (uint32_t i = 0; i < COUNT; i++) {
         size_t len = make_datagram(i, buf);
-        ssize_t r = ts_pcb_sendto(tx, now, buf, len, &to);
+        ssize_t r = ts_pcb_sendto(tx, p.now, buf, len, &to);
         cr_assert(r == (ssize_t)len || r == -ENOBUFS || r == -EHOSTUNREACH, "sendto: %zd", r);
         run_for(TS_MSEC(1));
         ssize_t got;
@@ -207,8 +143,8 @@ Test(two_stacks, impaired_link_never_delivers_a_damaged_datagram, .fini = teardo
     cr_assert_eq(intact, delivered);
     cr_assert_gt(delivered, COUNT * 8 / 10, "far more lost than 5%% loss and 5%% corruption explain: %u", delivered);
     uint64_t bad = 0, v;
-    ts_stack_counter(b.st, "udp.drop_bad_checksum", &v), bad += v;
-    ts_stack_counter(b.st, "ip.drop_bad_checksum", &v), bad += v;
+    ts_stack_counter(p.b.st, "udp.drop_bad_checksum", &v), bad += v;
+    ts_stack_counter(p.b.st, "ip.drop_bad_checksum", &v), bad += v;
     cr_assert_gt(bad, 0, "corrupted frames were caught by checksums");
     ts_pcb_close(rx);
     ts_pcb_close(tx);
