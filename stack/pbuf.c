@@ -34,6 +34,7 @@ struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len)
     pb->peer_port = 0;
     pb->ttl = 0;
     pb->tos = 0;
+    pb->fin = false;
     pb->offset = 0;
     pb->owner_id = 0;
     st->pbufs_in_use++;

@@ -108,7 +108,7 @@ bool tcp_ooo_insert(struct ts_stack *st, struct tcp_conn *c, uint32_t seq, const
     if (len > 0)
         memcpy(pb->data, data, len);
     pb->offset = seq;
-    pb->peer_port = fin ? 1 : 0; /* marks a segment that carried the FIN */
+    pb->fin = fin;
     pb->next = *pp;
     *pp = pb;
     c->ooo_bytes += len;
@@ -121,14 +121,14 @@ bool tcp_ooo_drain(struct ts_stack *st, struct tcp_conn *c)
     while (c->ooo != NULL && SEQ_LEQ(c->ooo->offset, c->rcv_nxt)) {
         struct ts_pbuf *pb = c->ooo;
         uint32_t end = pb->offset + (uint32_t)pb->len;
-        if (SEQ_GT(end, c->rcv_nxt) || (pb->peer_port == 1 && end == c->rcv_nxt)) {
+        if (SEQ_GT(end, c->rcv_nxt) || (pb->fin && end == c->rcv_nxt)) {
             size_t skip = c->rcv_nxt - pb->offset;
             size_t n = pb->len - skip;
             if (!c->read_shutdown)
                 tcp_ring_append(st, &c->rcv, pb->data + skip, n);
             c->rcv_nxt += (uint32_t)n;
             c->bytes_received += n;
-            if (pb->peer_port == 1)
+            if (pb->fin)
                 fin = true;
         }
         c->ooo = pb->next;
