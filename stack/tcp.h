@@ -78,6 +78,7 @@ struct tcp_conn {
     struct tcp_ring rcv;       /* in-order bytes the user has not read */
     struct ts_pbuf *ooo;       /* out-of-order segments, sorted by ->offset (their sequence number) */
     size_t ooo_bytes;
+    uint32_t ooo_recent;       /* a byte of the out-of-order segment that arrived last (RFC 2018 4) */
 
     /* the FIN we send: queued by close/shutdown, sent after the data */
     bool fin_queued;
@@ -207,7 +208,8 @@ bool tcp_ooo_insert(struct ts_stack *st, struct tcp_conn *c, uint32_t seq, const
 /* Moves now-in-order data from the out-of-order queue to the receive ring; returns true if a FIN became in order. */
 bool tcp_ooo_drain(struct ts_stack *st, struct tcp_conn *c);
 void tcp_ooo_clear(struct ts_stack *st, struct tcp_conn *c);
-/* Our SACK blocks (RFC 2018 4): the out-of-order queue as ranges, most recent first; returns the count. */
+/* Our SACK blocks (RFC 2018 4): the out-of-order queue as ranges, the block holding the segment that
+ * arrived last first, then the others in sequence order; returns the count. */
 unsigned tcp_sack_blocks(const struct tcp_conn *c, struct tcp_sack_block *out, unsigned max);
 
 #endif

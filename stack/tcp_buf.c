@@ -109,6 +109,7 @@ bool tcp_ooo_insert(struct ts_stack *st, struct tcp_conn *c, uint32_t seq, const
         memcpy(pb->data, data, len);
     pb->offset = seq;
     pb->fin = fin;
+    c->ooo_recent = seq;
     pb->next = *pp;
     *pp = pb;
     c->ooo_bytes += len;
@@ -140,23 +141,37 @@ bool tcp_ooo_drain(struct ts_stack *st, struct tcp_conn *c)
     return fin;
 }
 
-/* RFC 2018 4: the first block reports the most recently received segment; we report in queue order
- * starting from the block holding the newest data is not tracked, so the lowest holes come first,
- * which is what a sender repairing from SND.UNA upward needs most. */
+/*
+ * RFC 2018 4: "The first SACK block MUST specify the contiguous block of data
+ * containing the segment which triggered this ACK"; the others follow in
+ * sequence order, lowest first, which is what a sender repairing from SND.UNA
+ * upward needs most.
+ */
 unsigned tcp_sack_blocks(const struct tcp_conn *c, struct tcp_sack_block *out, unsigned max)
 {
+    struct tcp_sack_block all[32];
     unsigned n = 0;
-    for (const struct ts_pbuf *pb = c->ooo; pb != NULL && n < max; pb = pb->next) {
+    for (const struct ts_pbuf *pb = c->ooo; pb != NULL && n < 32; pb = pb->next) {
         uint32_t left = pb->offset, right = pb->offset + (uint32_t)pb->len;
-        if (n > 0 && out[n - 1].right == left) {
-            out[n - 1].right = right; /* adjacent segments form one block */
+        if (n > 0 && all[n - 1].right == left) {
+            all[n - 1].right = right; /* adjacent segments form one block */
             continue;
         }
         if (left == right)
             continue;
-        out[n].left = left;
-        out[n].right = right;
+        all[n].left = left;
+        all[n].right = right;
         n++;
     }
-    return n;
+    unsigned first = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (seq_in_range(c->ooo_recent, all[i].left, all[i].right))
+            first = i;
+    unsigned count = 0;
+    if (n > 0 && max > 0)
+        out[count++] = all[first];
+    for (unsigned i = 0; i < n && count < max; i++)
+        if (i != first)
+            out[count++] = all[i];
+    return count;
 }
