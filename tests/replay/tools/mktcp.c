@@ -72,6 +72,7 @@ struct peer {
     int step;              /* the script's progress */
     unsigned count;
     uint32_t bytes_in;     /* data bytes taken from the stack */
+    uint32_t ts_back;      /* how far the next segment's TSval lags the peer's clock (an old duplicate) */
 };
 
 /* ---- the peer's frames ---------------------------------------------------------------------- */
@@ -112,7 +113,7 @@ static void send_raw(struct peer *p, ts_time delay, uint8_t flags, uint32_t seq,
     }
     if (p->use_ts && !(flags & MK_TCP_RST)) {
         t.opt.ts = true;
-        t.opt.ts_val = peer_ts(at);
+        t.opt.ts_val = peer_ts(at) - p->ts_back;
         t.opt.ts_ecr = (flags & MK_TCP_ACK) ? p->ts_recent : 0;
     }
     send_ip_tcp(p, at, &t, data, len);
@@ -487,6 +488,178 @@ static void keepalive(struct peer *p, const struct seg *s)
     }
 }
 
+/*
+ * RFC 9293 3.5 figure 8: the stack connects while the peer's SYN, sent before
+ * ours reached it, is on its way: SYN-SENT -> SYN-RECEIVED (our SYN,ACK) ->
+ * ESTABLISHED on the peer's SYN,ACK; then data both ways.
+ */
+static void simultaneous_open(struct peer *p, const struct seg *s)
+{
+    if (!s) {
+        p->port = 5000; /* the peer's own port; the stack connects to it */
+        return;
+    }
+    if (p->step == 0 && s->flags == MK_TCP_SYN) {
+        p->stack_port = s->sport;
+        send_syn(p, 500);        /* figure 8 line 3: crosses the stack's SYN */
+        send_syn_ack(p, MS(1));  /* line 6: the peer got the stack's SYN in SYN-SENT */
+        p->step = 1;
+    } else if (p->step == 1 && is_syn_ack(s)) {
+        send_data(p, MS(20), "crossed\n"); /* line 7: the stack's SYN,ACK made the peer ESTABLISHED */
+        p->step = 2;
+    }
+}
+
+/*
+ * RFC 7323 5.3: after a timestamped handshake and data, a segment at RCV.NXT
+ * whose TSval is older than TS.Recent is dropped (PAWS) and answered with an
+ * ACK; the same bytes' sequence numbers with a current TSval are then taken.
+ */
+static void paws(struct peer *p, const struct seg *s)
+{
+    if (handshake(p, s, MS(10))) {
+        if (s && p->step == 1) {
+            send_data(p, MS(2), "one\n");
+            p->step = 2;
+        }
+        return;
+    }
+    if (p->step == 2 && is_pure_ack(s) && s->ack == p->snd_nxt) {
+        p->ts_back = 1000; /* a TSval a second old: below TS.Recent */
+        send_raw(p, MS(10), MK_TCP_ACK | MK_TCP_PSH, p->snd_nxt, p->rcv_nxt, "OLD!", 4);
+        p->ts_back = 0;
+        p->step = 3;
+    } else if (p->step == 3 && is_pure_ack(s)) {
+        send_data(p, MS(10), "two\n");
+        p->step = 4;
+    }
+}
+
+/* A RST at exactly the stack's RCV.NXT (the peer's SND.NXT), no ACK. */
+static void send_exact_rst(struct peer *p, ts_time delay)
+{
+    send_raw(p, delay, MK_TCP_RST, p->snd_nxt, 0, NULL, 0);
+}
+
+/* RFC 9293 3.10.7.4, RFC 5961 3.2: in ESTABLISHED a RST at exactly RCV.NXT resets the connection. */
+static void rst_established(struct peer *p, const struct seg *s)
+{
+    if (handshake(p, s, MS(10))) {
+        if (s && p->step == 1) {
+            send_data(p, MS(2), "abc");
+            p->step = 2;
+        }
+        return;
+    }
+    if (p->step == 2 && is_pure_ack(s) && s->ack == p->snd_nxt) {
+        send_exact_rst(p, MS(10));
+        p->step = 3;
+    }
+}
+
+/* FIN-WAIT-2: the stack shut down first (case file), the peer acknowledged its FIN, then resets. */
+static void rst_fin_wait_2(struct peer *p, const struct seg *s)
+{
+    if (handshake(p, s, MS(10)))
+        return;
+    if (p->step == 1 && (s->flags & MK_TCP_FIN)) {
+        send_exact_rst(p, MS(100)); /* receive() acknowledged the FIN after 1 ms */
+        p->step = 2;
+    }
+}
+
+/* CLOSE-WAIT: the peer closed, the stack acknowledged and has not closed; then the peer resets. */
+static void rst_close_wait(struct peer *p, const struct seg *s)
+{
+    if (handshake(p, s, MS(10))) {
+        if (s && p->step == 1) {
+            send_fin(p, MS(2));
+            p->step = 2;
+        }
+        return;
+    }
+    if (p->step == 2 && is_pure_ack(s) && s->ack == p->snd_nxt) {
+        send_exact_rst(p, MS(100));
+        p->step = 3;
+    }
+}
+
+/* LAST-ACK: the peer closed, the stack's FIN followed (case file); the peer resets instead of acknowledging it. */
+static void rst_last_ack(struct peer *p, const struct seg *s)
+{
+    if (!s)
+        p->no_auto_ack = true; /* the stack's FIN stays unacknowledged */
+    if (handshake(p, s, MS(10))) {
+        if (s && p->step == 1) {
+            send_fin(p, MS(2));
+            p->step = 2;
+        }
+        return;
+    }
+    if (p->step == 2 && (s->flags & MK_TCP_FIN)) {
+        send_exact_rst(p, MS(50));
+        p->step = 3;
+    }
+}
+
+/* TIME-WAIT: the stack closed first, the peer's FIN took it to TIME-WAIT; the RST closes it, and a late ACK then
+ * finds no connection (a RST back). */
+static void rst_time_wait(struct peer *p, const struct seg *s)
+{
+    if (handshake(p, s, MS(10)))
+        return;
+    if (p->step == 1 && (s->flags & MK_TCP_FIN)) {
+        send_fin(p, MS(10));
+        p->step = 2;
+    } else if (p->step == 2 && is_pure_ack(s) && s->ack == p->snd_nxt) {
+        send_exact_rst(p, MS(100));
+        send_ack(p, MS(200));
+        p->step = 3;
+    }
+}
+
+/*
+ * SYN-SENT (RFC 9293 3.10.7.3, RFC 5961 3.2): a RST without ACK is ignored, a RST,ACK whose ACK does not cover
+ * the SYN is ignored, a RST,ACK acknowledging the SYN refuses the connection.
+ */
+static void rst_syn_sent(struct peer *p, const struct seg *s)
+{
+    if (!s) {
+        p->port = 5000;
+        return;
+    }
+    if (p->step == 0 && s->flags == MK_TCP_SYN) {
+        p->stack_port = s->sport;
+        send_raw(p, MS(1), MK_TCP_RST, 0, 0, NULL, 0);
+        send_raw(p, MS(10), MK_TCP_RST | MK_TCP_ACK, 0, s->seq, NULL, 0);
+        send_raw(p, MS(20), MK_TCP_RST | MK_TCP_ACK, 0, s->seq + 1, NULL, 0);
+        p->step = 1;
+    }
+}
+
+/*
+ * The stack as client (RFC 9293 3.5 figure 6, 3.6 figure 12): handshake, a line each way, the stack closes
+ * first: FIN-WAIT-1, FIN-WAIT-2 on the ACK, TIME-WAIT on the peer's FIN 20 ms later, CLOSED after 2 MSL.
+ */
+static void client_close(struct peer *p, const struct seg *s)
+{
+    if (!s) {
+        p->port = 5000;
+        return;
+    }
+    if (p->step == 0 && (s->flags & MK_TCP_SYN)) {
+        p->stack_port = s->sport;
+        send_syn_ack(p, MS(1));
+        p->step = 1;
+    } else if (p->step == 1 && s->len > 0) {
+        send_data(p, MS(10), "hello, stack\n"); /* receive() acknowledged the line after 1 ms */
+        p->step = 2;
+    } else if (p->step == 2 && (s->flags & MK_TCP_FIN)) {
+        send_fin(p, MS(20));
+        p->step = 3;
+    }
+}
+
 /* ---- driver ------------------------------------------------------------------------------------ */
 
 struct tcp_case {
@@ -505,6 +678,15 @@ static const struct tcp_case cases[] = {
     {"tcp_time_wait", time_wait},
     {"tcp_syn_rto_backoff", syn_rto},
     {"tcp_keepalive", keepalive},
+    {"tcp_simultaneous_open", simultaneous_open},
+    {"tcp_paws", paws},
+    {"tcp_rst_in_established", rst_established},
+    {"tcp_rst_in_fin_wait_2", rst_fin_wait_2},
+    {"tcp_rst_in_close_wait", rst_close_wait},
+    {"tcp_rst_in_last_ack", rst_last_ack},
+    {"tcp_rst_in_time_wait", rst_time_wait},
+    {"tcp_rst_in_syn_sent", rst_syn_sent},
+    {"tcp_client_handshake_and_close", client_close},
 };
 
 static int make_case(const char *dir, const struct tcp_case *tc)
