@@ -121,7 +121,7 @@ struct ts_stack_config {
     uint8_t prefix_len;  /* 0..32 */
     ts_ipv4_addr gateway; /* 0 = none: only on-link destinations are reachable */
     uint8_t default_ttl;
-    bool gratuitous_arp;  /* announce our address on the first poll (RFC 5227 2.3) */
+    bool gratuitous_arp;  /* announce our address when first polled (RFC 5227 2.3) */
     /*
      * Seeds the stack's random generator (IP IDs, ephemeral ports, later ISNs).
      * The core cannot read entropy itself: the runtime fills this from the OS
