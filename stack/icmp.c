@@ -164,6 +164,9 @@ static void icmp_handle_error(struct ts_stack *st, ts_time now, const struct icm
                     (h->code == ICMP_UNREACH_PROTOCOL || h->code == ICMP_UNREACH_PORT);
         if (h->type == ICMP_DEST_UNREACH && h->code == ICMP_UNREACH_PORT)
             err = ECONNREFUSED;
+        /* The quote holds at least 8 transport bytes (checked above): the ports and the sequence number. */
+        if (!tcp_icmp_seq_acceptable(st, now, pcb, be32_get(l4 + 4)))
+            return;
         tcp_icmp_error(st, now, pcb, err, hard);
         return;
     }

@@ -256,6 +256,8 @@ void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
 void tcp_poll(struct ts_stack *st, ts_time now);
 ts_time tcp_next_deadline(const struct ts_stack *st);
 void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int err, bool hard);
+/* Whether the sequence number an ICMP error quotes is one we have sent and not seen acknowledged. */
+bool tcp_icmp_seq_acceptable(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, uint32_t seq);
 /* Frees every TCP connection of the stack (teardown). */
 void tcp_destroy_all(struct ts_stack *st);
 struct ts_pcb *pcb_find_by_id(struct ts_stack *st, uint32_t id);

@@ -444,6 +444,22 @@ void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int er
              ts_tcp_state_name(c->state));
 }
 
+/* RFC 5927 4.1: an ICMP error is believed only if the TCP header it quotes carries a sequence number
+ * in SND.UNA..SND.NXT-1 (here SND.MAX-1: after a retransmission timeout SND.NXT steps back, yet
+ * segments beyond it are still in flight); otherwise anyone who guesses the ports could abort a
+ * connection being opened (in SYN-SENT the only such number is our ISS). */
+bool tcp_icmp_seq_acceptable(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, uint32_t seq)
+{
+    const struct tcp_conn *c = pcb->tcp;
+    if (c == NULL)
+        return false;
+    if (SEQ_LEQ(c->snd_una, seq) && SEQ_LT(seq, c->snd_max))
+        return true;
+    TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_icmp_out_of_window, "ICMP error quotes seq %u, outside %u..%u", seq,
+            c->snd_una, c->snd_max);
+    return false;
+}
+
 int tcp_setopt(struct ts_pcb *pcb, enum ts_pcb_option opt, int value)
 {
     if (pcb->type != TS_PCB_TCP)

@@ -267,6 +267,11 @@ static bool tcp_note_sack(struct tcp_conn *c, const struct tcp_options *opt)
         /* A block must lie within what we sent (RFC 2018 and RFC 5961's spirit: ignore the impossible). */
         if (!SEQ_LT(b.left, b.right) || SEQ_LEQ(b.right, c->snd_una) || SEQ_GT(b.right, c->snd_max))
             continue;
+        /* RFC 2018 3 / RFC 6675 2: a block describes data held beyond the cumulative ACK; the part
+         * below SND.UNA says nothing about loss and must not count as SACKed bytes (a block reaching
+         * far below SND.UNA would otherwise fake DupThresh segments of evidence on one ACK). */
+        if (SEQ_LT(b.left, c->snd_una))
+            b.left = c->snd_una;
         bool merged = false;
         for (unsigned k = 0; k < c->sacked_count && !merged; k++) {
             struct tcp_sack_block *m = &c->sacked[k];

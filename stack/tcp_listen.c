@@ -231,6 +231,13 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_ack, "neither SYN, ACK nor RST to a listener");
         return;
     }
+    /* RFC 9293 3.10.7.2 would queue a FIN that rides on a SYN, opening a connection already half
+     * closed. No real opener sends SYN+FIN: it is a scanner's probe or a filter-evasion trick, so
+     * (as Linux does) it opens nothing and is counted. */
+    if (h->flags & TCP_FIN) {
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_fin, "SYN with FIN to a listener");
+        return;
+    }
     if (listener->accept_count >= listener->backlog) {
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow, "accept queue full (%u)", listener->accept_count);
         return;
