@@ -60,6 +60,7 @@ struct conn {
     int fd;
     char peer[16];
     enum conn_phase phase;
+    bool busy; /* used up its steps with work left: serve it again without waiting for an event */
     /*
      * When the current wait began: reading a request (its head must arrive whole within --idle-timeout,
      * so a client trickling bytes cannot hold a slot for ever), the last bytes sent, or the lingering.
@@ -350,9 +351,14 @@ static enum step_result step_lingering(struct conn *c)
     return STEP_WAIT;
 }
 
-/* Lets one connection do what it can, up to HTTPD_STEPS_PER_WAKE steps. */
+/*
+ * Lets one connection do what it can, up to HTTPD_STEPS_PER_WAKE steps. If the
+ * budget runs out with work left it is marked busy: work already taken from
+ * the socket (a request head in c->in) raises no poll event of its own.
+ */
 static void conn_service(struct server *srv, struct conn *c, ts_time now)
 {
+    c->busy = false;
     for (int i = 0; i < HTTPD_STEPS_PER_WAKE; i++) {
         enum step_result r = STEP_WAIT;
         enum conn_phase before = c->phase;
@@ -374,6 +380,7 @@ static void conn_service(struct server *srv, struct conn *c, ts_time now)
         if (before == CONN_WRITING && c->phase != CONN_LINGERING)
             c->last_progress = now; /* bytes went out, or the next request's wait begins */
     }
+    c->busy = c->phase != CONN_CLOSED;
 }
 
 static void conn_check_timeout(const struct server *srv, struct conn *c, ts_time now)
@@ -464,9 +471,12 @@ static int serve(struct server *srv)
         bool accepting = srv->n_conns < srv->args->max_conns;
         if (accepting)
             pfds[n++] = (struct pollfd){.fd = srv->listen_fd, .events = POLLIN};
-        for (size_t i = 0; i < srv->n_conns; i++)
+        bool any_busy = false;
+        for (size_t i = 0; i < srv->n_conns; i++) {
             pfds[n++] = (struct pollfd){.fd = srv->conns[i]->fd, .events = conn_poll_events(srv->conns[i])};
-        if (ts_poll(pfds, n, TS_APP_STOP_CHECK_MS) < 0 && errno != EINTR) {
+            any_busy = any_busy || srv->conns[i]->busy;
+        }
+        if (ts_poll(pfds, n, any_busy ? 0 : TS_APP_STOP_CHECK_MS) < 0 && errno != EINTR) {
             fprintf(stderr, "ts-httpd: poll: %s\n", strerror(errno));
             rc = -1;
             break;
@@ -475,7 +485,7 @@ static int serve(struct server *srv)
         size_t first = accepting ? 1 : 0;
         size_t polled = srv->n_conns; /* connections accepted below were not in this poll */
         for (size_t i = 0; i < polled; i++) {
-            if (pfds[first + i].revents != 0)
+            if (pfds[first + i].revents != 0 || srv->conns[i]->busy)
                 conn_service(srv, srv->conns[i], now);
             conn_check_timeout(srv, srv->conns[i], now);
         }
