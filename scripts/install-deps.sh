@@ -9,7 +9,7 @@ packages=(
   libpcap-dev                        # pcap capture and replay devices
   libcriterion-dev                   # unit tests
   iproute2 iputils-ping netcat-openbsd python3 tshark nftables  # integration tests and the demo
-  clang                              # fuzzing (libFuzzer)
+  clang libclang-rt-14-dev           # fuzzing (libFuzzer and the sanitizer runtimes for clang)
 )
 
 missing=()
