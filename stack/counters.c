@@ -3,51 +3,25 @@
 
 #include "internal.h"
 
+/* Visits every counter of one group: its layer name, then each field by name. */
 #define TS_COUNTER_VISIT(name) fn(ctx, layer, #name, group->name);
+#define TS_VISIT_GROUP(field, type, LIST)                                                                           \
+    do {                                                                                                            \
+        const char *layer = #field;                                                                                 \
+        const struct type *group = &st->counters.field;                                                             \
+        LIST(TS_COUNTER_VISIT)                                                                                      \
+    } while (0)
 
 void ts_stack_counters_foreach(const struct ts_stack *st, ts_counter_fn fn, void *ctx)
 {
-    const char *layer;
-    {
-        const struct ts_eth_counters *group = &st->counters.eth;
-        layer = "eth";
-        TS_ETH_COUNTERS(TS_COUNTER_VISIT)
-    }
-    {
-        const struct ts_arp_counters *group = &st->counters.arp;
-        layer = "arp";
-        TS_ARP_COUNTERS(TS_COUNTER_VISIT)
-    }
-    {
-        const struct ts_ip_counters *group = &st->counters.ip;
-        layer = "ip";
-        TS_IP_COUNTERS(TS_COUNTER_VISIT)
-    }
-    {
-        const struct ts_icmp_counters *group = &st->counters.icmp;
-        layer = "icmp";
-        TS_ICMP_COUNTERS(TS_COUNTER_VISIT)
-    }
-    {
-        const struct ts_udp_counters *group = &st->counters.udp;
-        layer = "udp";
-        TS_UDP_COUNTERS(TS_COUNTER_VISIT)
-    }
-    {
-        const struct ts_tcp_counters *group = &st->counters.tcp;
-        layer = "tcp";
-        TS_TCP_COUNTERS(TS_COUNTER_VISIT)
-    }
-    {
-        const struct ts_sock_counters *group = &st->counters.sock;
-        layer = "sock";
-        TS_SOCK_COUNTERS(TS_COUNTER_VISIT)
-    }
-    {
-        const struct ts_mem_counters *group = &st->counters.mem;
-        layer = "mem";
-        TS_MEM_COUNTERS(TS_COUNTER_VISIT)
-    }
+    TS_VISIT_GROUP(eth, ts_eth_counters, TS_ETH_COUNTERS);
+    TS_VISIT_GROUP(arp, ts_arp_counters, TS_ARP_COUNTERS);
+    TS_VISIT_GROUP(ip, ts_ip_counters, TS_IP_COUNTERS);
+    TS_VISIT_GROUP(icmp, ts_icmp_counters, TS_ICMP_COUNTERS);
+    TS_VISIT_GROUP(udp, ts_udp_counters, TS_UDP_COUNTERS);
+    TS_VISIT_GROUP(tcp, ts_tcp_counters, TS_TCP_COUNTERS);
+    TS_VISIT_GROUP(sock, ts_sock_counters, TS_SOCK_COUNTERS);
+    TS_VISIT_GROUP(mem, ts_mem_counters, TS_MEM_COUNTERS);
 }
 
 struct counter_lookup {
