@@ -1,0 +1,185 @@
+/* Building the time-sequence model from a capture's segments (see plot_tseq.h). */
+#include "plot_tseq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Grows *arr (of elem-sized items, *n used, *room allocated) to hold one more. */
+static void *grow(void *arr, size_t *room, size_t n, size_t elem)
+{
+    if (n < *room)
+        return arr;
+    size_t want = *room ? *room * 2 : 64;
+    void *grown = realloc(arr, want * elem);
+    if (grown == NULL)
+        return NULL;
+    *room = want;
+    return grown;
+}
+
+#define PUSH(m, arr, n, room, value)                                                                                   \
+    do {                                                                                                               \
+        void *g_ = grow((m)->arr, &(room), (m)->n, sizeof *(m)->arr);                                                  \
+        if (g_ == NULL)                                                                                                \
+            return -1;                                                                                                 \
+        (m)->arr = g_;                                                                                                 \
+        (m)->arr[(m)->n++] = (value);                                                                                  \
+    } while (0)
+
+/*
+ * A 32-bit sequence number as a 64-bit offset from the ISN: the one of the
+ * 2^32 candidates nearest to `near` (the last offset seen), so a transfer past
+ * 4 GiB keeps counting up and a number just below the ISN goes negative.
+ */
+static int64_t unwrap(uint32_t seq, uint32_t isn, int64_t near)
+{
+    uint32_t rel = seq - isn;
+    int32_t delta = (int32_t)(rel - (uint32_t)near);
+    return near + delta;
+}
+
+struct room {
+    size_t segs, acks, sacks, marks;
+};
+
+static void extend(struct tseq_model *m, double t, int64_t lo, int64_t hi)
+{
+    if (t < m->t_min)
+        m->t_min = t;
+    if (t > m->t_max)
+        m->t_max = t;
+    if (lo < m->seq_min)
+        m->seq_min = lo;
+    if (hi > m->seq_max)
+        m->seq_max = hi;
+}
+
+/* The ISN: the sender's SYN, else its first segment's sequence number. Also learns the window scale. */
+static void find_isn_and_scale(const struct plot_capture *cap, struct tseq_model *m)
+{
+    bool have_isn = false, sender_ws = false, receiver_ws = false, sender_syn = false, receiver_syn = false;
+    uint8_t shift = 0;
+    for (size_t i = 0; i < cap->count; i++) {
+        const struct plot_pkt *p = &cap->pkts[i];
+        bool from_sender = plot_endpoint_equal(&p->src, &m->sender) && plot_endpoint_equal(&p->dst, &m->receiver);
+        bool from_receiver = plot_endpoint_equal(&p->src, &m->receiver) && plot_endpoint_equal(&p->dst, &m->sender);
+        if (!from_sender && !from_receiver)
+            continue;
+        if (from_sender && (p->flags & PLOT_TCP_SYN) && !m->isn_from_syn) {
+            m->isn = p->seq;
+            m->isn_from_syn = have_isn = true;
+        }
+        if (from_sender && !have_isn) {
+            m->isn = p->seq;
+            have_isn = true;
+        }
+        if (!(p->flags & PLOT_TCP_SYN))
+            continue;
+        if (from_sender) {
+            sender_syn = true;
+            sender_ws = sender_ws || p->has_wscale;
+        } else {
+            receiver_syn = true;
+            receiver_ws = receiver_ws || p->has_wscale;
+            if (p->has_wscale)
+                shift = p->wscale;
+        }
+    }
+    /* RFC 7323 2.2: scaling is on only if both SYNs carried the option. */
+    m->wscale_known = sender_syn && receiver_syn;
+    m->receiver_shift = (sender_ws && receiver_ws) ? shift : 0;
+}
+
+static int add_sender_pkt(struct tseq_model *m, struct room *r, const struct plot_pkt *p, int64_t *snd_max,
+                          int64_t *last)
+{
+    int64_t seq = unwrap(p->seq, m->isn, *last);
+    *last = seq;
+    if (p->flags & PLOT_TCP_SYN)
+        PUSH(m, marks, n_marks, r->marks, ((struct tseq_mark){p->t, seq, 'S', true}));
+    int64_t data_seq = seq + ((p->flags & PLOT_TCP_SYN) ? 1 : 0);
+    if (p->len > 0) {
+        bool retrans = data_seq < *snd_max;
+        PUSH(m, segs, n_segs, r->segs, ((struct tseq_seg){p->t, data_seq, p->len, retrans}));
+        m->n_retrans += retrans;
+        extend(m, p->t, data_seq, data_seq + p->len);
+    }
+    if (p->flags & PLOT_TCP_FIN)
+        PUSH(m, marks, n_marks, r->marks, ((struct tseq_mark){p->t, data_seq + p->len, 'F', true}));
+    if (p->flags & PLOT_TCP_RST)
+        PUSH(m, marks, n_marks, r->marks, ((struct tseq_mark){p->t, seq, 'R', true}));
+    if (data_seq + p->len > *snd_max)
+        *snd_max = data_seq + p->len;
+    extend(m, p->t, seq, seq);
+    return 0;
+}
+
+static int add_receiver_pkt(struct tseq_model *m, struct room *r, const struct plot_pkt *p, int64_t *last)
+{
+    bool acks = (p->flags & PLOT_TCP_ACK) != 0;
+    int64_t ack = acks ? unwrap(p->ack, m->isn, *last) : *last;
+    if (p->flags & (PLOT_TCP_SYN | PLOT_TCP_FIN | PLOT_TCP_RST)) {
+        char kind = (p->flags & PLOT_TCP_RST) ? 'R' : (p->flags & PLOT_TCP_SYN) ? 'S' : 'F';
+        PUSH(m, marks, n_marks, r->marks, ((struct tseq_mark){p->t, ack, kind, false}));
+    }
+    if (!acks)
+        return 0;
+    *last = ack;
+    /* RFC 7323 2.2: the window in a SYN is never scaled. */
+    unsigned shift = (p->flags & PLOT_TCP_SYN) ? 0 : m->receiver_shift;
+    int64_t rwnd = ack + ((int64_t)p->window << shift);
+    PUSH(m, acks, n_acks, r->acks, ((struct tseq_ack){p->t, ack, rwnd}));
+    extend(m, p->t, ack, rwnd);
+    for (size_t b = 0; b < p->sack_count; b++) {
+        int64_t left = unwrap(p->sack[b].left, m->isn, ack);
+        int64_t right = unwrap(p->sack[b].right, m->isn, ack);
+        PUSH(m, sacks, n_sacks, r->sacks, ((struct tseq_sack){p->t, left, right}));
+        extend(m, p->t, left, right);
+    }
+    return 0;
+}
+
+int tseq_build(const struct plot_capture *cap, const struct plot_endpoint *sender,
+               const struct plot_endpoint *receiver, struct tseq_model *m)
+{
+    memset(m, 0, sizeof *m);
+    m->sender = *sender;
+    m->receiver = *receiver;
+    m->t_min = m->seq_min = 0;
+    find_isn_and_scale(cap, m);
+    struct room r = {0};
+    int64_t snd_max = 0, last_seq = 0, last_ack = 0;
+    for (size_t i = 0; i < cap->count; i++) {
+        const struct plot_pkt *p = &cap->pkts[i];
+        int rc = 0;
+        if (plot_endpoint_equal(&p->src, sender) && plot_endpoint_equal(&p->dst, receiver))
+            rc = add_sender_pkt(m, &r, p, &snd_max, &last_seq);
+        else if (plot_endpoint_equal(&p->src, receiver) && plot_endpoint_equal(&p->dst, sender))
+            rc = add_receiver_pkt(m, &r, p, &last_ack);
+        if (rc != 0) {
+            tseq_free(m);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void tseq_free(struct tseq_model *m)
+{
+    free(m->segs);
+    free(m->acks);
+    free(m->sacks);
+    free(m->marks);
+    m->segs = NULL;
+    m->acks = NULL;
+    m->sacks = NULL;
+    m->marks = NULL;
+    m->n_segs = m->n_acks = m->n_sacks = m->n_marks = 0;
+}
+
+void tseq_default_sender(const struct plot_conn *conn, struct plot_endpoint *sender, struct plot_endpoint *receiver)
+{
+    bool b_sent_more = conn->bytes_ba > conn->bytes_ab;
+    *sender = b_sent_more ? conn->b : conn->a;
+    *receiver = b_sent_more ? conn->a : conn->b;
+}
