@@ -196,7 +196,7 @@ int cc_trace_read(FILE *f, const char *spec, struct cc_trace *tr, char *err, siz
             tr->remote = remote;
             chosen = true;
         }
-        if (!same_conn(tr, &local, &remote)) {
+        if (!same_conn(tr, &local, &remote) || s.have == 0) {
             tr->ignored++;
             continue;
         }

@@ -41,7 +41,7 @@ struct cc_trace {
     struct cc_sample *s;
     size_t count, room;
     size_t lines;   /* lines read */
-    size_t ignored; /* cc lines of other connections, or too malformed to use */
+    size_t ignored; /* cc lines of other connections, or without a time, connection or readable value */
 };
 
 /*

@@ -12,7 +12,7 @@
 #include "plot_svg.h"
 
 #define WIDTH 1100
-#define HEIGHT 700
+#define HEIGHT 720
 #define PANEL_X 110.0
 #define PANEL_Y 70.0
 #define PANEL_W 760.0
@@ -20,7 +20,7 @@
 
 static const char tseq_css[] =
     ".seg{stroke:#1f4e9c;stroke-width:1.2;fill:none}"
-    ".retrans{stroke:#d62728;stroke-width:2}.rmark{fill:#d62728;font-size:10px;font-weight:bold}"
+    ".retrans{stroke:#d62728;stroke-width:2}.fill{stroke:#e377c2;stroke-width:2}.rmark{fill:#d62728;font-size:10px;font-weight:bold}"
     ".ack{stroke:#2ca02c;stroke-width:1.2;fill:none}"
     ".rwnd{stroke:#ff7f0e;stroke-width:1.2;fill:none}"
     ".sack{stroke:#9467bd;stroke-width:3}"
@@ -36,7 +36,7 @@ static void draw_segments(FILE *f, const struct svg_panel *p, const struct tseq_
         fprintf(f,
                 "<path class=\"seg%s\" d=\"M%.2f,%.2fh6M%.2f,%.2fV%.2fM%.2f,%.2fh6\" data-t=\"%.6f\" "
                 "data-seq=\"%" PRId64 "\" data-len=\"%" PRIu32 "\"/>\n",
-                s->retrans ? " retrans" : "", x - 3, y1, x, y1, y2, x - 3, y2, s->t, s->seq, s->len);
+                s->retrans ? " retrans" : s->fill ? " fill" : "", x - 3, y1, x, y1, y2, x - 3, y2, s->t, s->seq, s->len);
         if (s->retrans)
             fprintf(f, "<text class=\"rmark\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">R</text>\n", x, y2 - 3);
     }
@@ -101,11 +101,15 @@ static void draw_marks(FILE *f, const struct svg_panel *p, const struct tseq_mod
 
 static void draw_notes(FILE *f, const struct tseq_model *m)
 {
-    char line[320], recv[22];
+    char line[400], recv[22];
     double y = PANEL_Y + PANEL_H + 62;
-    snprintf(line, sizeof line, "%zu data segments (%zu retransmissions), %zu ACKs, %zu SACK blocks", m->n_segs,
-             m->n_retrans, m->n_acks, m->n_sacks);
+    snprintf(line, sizeof line, "%zu data segments: %zu retransmissions, %zu hole fills; %zu ACKs, %zu SACK blocks",
+             m->n_segs, m->n_retrans, m->n_fill, m->n_acks, m->n_sacks);
     svg_text(f, PANEL_X, y, "note counts", "start", line);
+    svg_text(f, PANEL_X, y + 16, "note", "start",
+             "retransmission (R): bytes sent before; hole fill: bytes below the highest sent, seen for the first time "
+             "(their first copy was lost before the capture point, or reordered)");
+    y += 16;
     snprintf(line, sizeof line, "sequence numbers relative to the sender's ISN %" PRIu32 " (%s); time since the capture's first frame",
              m->isn, m->isn_from_syn ? "its SYN" : "no SYN captured: its first segment");
     svg_text(f, PANEL_X, y + 16, "note isn", "start", line);
@@ -121,6 +125,7 @@ static void draw_notes(FILE *f, const struct tseq_model *m)
 static const struct svg_legend_item tseq_legend[] = {
     {"data segment", "seg", 'b', NULL},
     {"retransmission", "seg retrans", 'b', NULL},
+    {"hole fill (see the notes)", "seg fill", 'b', NULL},
     {"ACK", "ack", 'l', NULL},
     {"receive window edge", "rwnd", 'l', NULL},
     {"SACK block", "sack", 'b', NULL},

@@ -1,6 +1,8 @@
 /* Building the time-sequence model from a capture's segments (see plot_tseq.h). */
 #include "plot_tseq.h"
 
+#include <float.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,7 +92,62 @@ static void find_isn_and_scale(const struct plot_capture *cap, struct tseq_model
     m->receiver_shift = (sender_ws && receiver_ws) ? shift : 0;
 }
 
-static int add_sender_pkt(struct tseq_model *m, struct room *r, const struct plot_pkt *p, int64_t *snd_max,
+/*
+ * The sequence space the sender has covered so far, as sorted, disjoint,
+ * merged ranges: a bulk transfer keeps it at a handful of ranges, so the
+ * linear scans cost little.
+ */
+struct sent_ranges {
+    struct {
+        int64_t lo, hi;
+    } *r;
+    size_t n, room;
+};
+
+static bool sent_overlaps(const struct sent_ranges *s, int64_t lo, int64_t hi)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->r[i].lo < hi && lo < s->r[i].hi)
+            return true;
+    return false;
+}
+
+static int sent_add(struct sent_ranges *s, int64_t lo, int64_t hi)
+{
+    size_t i = 0;
+    while (i < s->n && s->r[i].hi < lo)
+        i++;
+    /* Ranges i.. that touch [lo, hi) merge into one. */
+    size_t j = i;
+    while (j < s->n && s->r[j].lo <= hi) {
+        if (s->r[j].lo < lo)
+            lo = s->r[j].lo;
+        if (s->r[j].hi > hi)
+            hi = s->r[j].hi;
+        j++;
+    }
+    if (j == i) {
+        void *g = grow(s->r, &s->room, s->n, sizeof *s->r);
+        if (g == NULL)
+            return -1;
+        s->r = g;
+        memmove(&s->r[i + 1], &s->r[i], (s->n - i) * sizeof *s->r);
+        s->n++;
+        j = i + 1;
+    }
+    s->r[i].lo = lo;
+    s->r[i].hi = hi;
+    memmove(&s->r[i + 1], &s->r[j], (s->n - j) * sizeof *s->r);
+    s->n -= j - i - 1;
+    return 0;
+}
+
+static int64_t sent_max(const struct sent_ranges *s)
+{
+    return s->n > 0 ? s->r[s->n - 1].hi : INT64_MIN;
+}
+
+static int add_sender_pkt(struct tseq_model *m, struct room *r, const struct plot_pkt *p, struct sent_ranges *sent,
                           int64_t *last)
 {
     int64_t seq = unwrap(p->seq, m->isn, *last);
@@ -99,17 +156,21 @@ static int add_sender_pkt(struct tseq_model *m, struct room *r, const struct plo
         PUSH(m, marks, n_marks, r->marks, ((struct tseq_mark){p->t, seq, 'S', true}));
     int64_t data_seq = seq + ((p->flags & PLOT_TCP_SYN) ? 1 : 0);
     if (p->len > 0) {
-        bool retrans = data_seq < *snd_max;
-        PUSH(m, segs, n_segs, r->segs, ((struct tseq_seg){p->t, data_seq, p->len, retrans}));
+        /* A retransmission carries bytes seen before; a segment below the highest sent whose bytes were
+           not seen fills a hole: its first copy was lost before the capture point, or it was reordered. */
+        bool retrans = sent_overlaps(sent, data_seq, data_seq + p->len);
+        bool fill = !retrans && data_seq < sent_max(sent);
+        PUSH(m, segs, n_segs, r->segs, ((struct tseq_seg){p->t, data_seq, p->len, retrans, fill}));
         m->n_retrans += retrans;
+        m->n_fill += fill;
         extend(m, p->t, data_seq, data_seq + p->len);
+        if (sent_add(sent, data_seq, data_seq + p->len) != 0)
+            return -1;
     }
     if (p->flags & PLOT_TCP_FIN)
         PUSH(m, marks, n_marks, r->marks, ((struct tseq_mark){p->t, data_seq + p->len, 'F', true}));
     if (p->flags & PLOT_TCP_RST)
         PUSH(m, marks, n_marks, r->marks, ((struct tseq_mark){p->t, seq, 'R', true}));
-    if (data_seq + p->len > *snd_max)
-        *snd_max = data_seq + p->len;
     extend(m, p->t, seq, seq);
     return 0;
 }
@@ -145,22 +206,29 @@ int tseq_build(const struct plot_capture *cap, const struct plot_endpoint *sende
     memset(m, 0, sizeof *m);
     m->sender = *sender;
     m->receiver = *receiver;
-    m->t_min = m->seq_min = 0;
+    /* Time spans the connection only; sequence numbers always include 0 (the ISN). */
+    m->t_min = DBL_MAX;
+    m->t_max = -DBL_MAX;
     find_isn_and_scale(cap, m);
     struct room r = {0};
-    int64_t snd_max = 0, last_seq = 0, last_ack = 0;
+    struct sent_ranges sent = {0};
+    int64_t last_seq = 0, last_ack = 0;
     for (size_t i = 0; i < cap->count; i++) {
         const struct plot_pkt *p = &cap->pkts[i];
         int rc = 0;
         if (plot_endpoint_equal(&p->src, sender) && plot_endpoint_equal(&p->dst, receiver))
-            rc = add_sender_pkt(m, &r, p, &snd_max, &last_seq);
+            rc = add_sender_pkt(m, &r, p, &sent, &last_seq);
         else if (plot_endpoint_equal(&p->src, receiver) && plot_endpoint_equal(&p->dst, sender))
             rc = add_receiver_pkt(m, &r, p, &last_ack);
         if (rc != 0) {
+            free(sent.r);
             tseq_free(m);
             return -1;
         }
     }
+    free(sent.r);
+    if (m->t_min > m->t_max)
+        m->t_min = m->t_max = 0;
     return 0;
 }
 

@@ -18,7 +18,9 @@ struct tseq_seg {
     double t;
     int64_t seq;
     uint32_t len;
-    bool retrans; /* it starts below the highest sequence number sent before it */
+    bool retrans; /* it carries bytes an earlier segment carried */
+    bool fill;    /* below the highest byte sent, but its bytes not seen before: the first copy was lost
+                     before the capture point (a retransmission seen downstream of a loss), or reordered */
 };
 
 /* An acknowledgment from the receiver, and the right edge of the window it offers. */
@@ -49,14 +51,14 @@ struct tseq_model {
     bool wscale_known;       /* both SYNs seen: the window scale is known (RFC 7323 2.2) */
     uint8_t receiver_shift;  /* applied to the receiver's windows after its SYN */
     struct tseq_seg *segs;
-    size_t n_segs, n_retrans;
+    size_t n_segs, n_retrans, n_fill;
     struct tseq_ack *acks;
     size_t n_acks;
     struct tseq_sack *sacks;
     size_t n_sacks;
     struct tseq_mark *marks;
     size_t n_marks;
-    double t_min, t_max;     /* over everything drawn */
+    double t_min, t_max;     /* over everything drawn (the connection's segments) */
     int64_t seq_min, seq_max;
 };
 
