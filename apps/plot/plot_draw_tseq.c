@@ -23,7 +23,7 @@ static const char tseq_css[] =
     ".retrans{stroke:#d62728;stroke-width:2}.fill{stroke:#e377c2;stroke-width:2}.rmark{fill:#d62728;font-size:10px;font-weight:bold}"
     ".ack{stroke:#2ca02c;stroke-width:1.2;fill:none}"
     ".rwnd{stroke:#ff7f0e;stroke-width:1.2;fill:none}"
-    ".sack{stroke:#9467bd;stroke-width:3}"
+    ".sack{stroke:#9467bd;stroke-width:3}.dsack{stroke:#8c564b}"
     ".mark{font-size:10px;font-weight:bold;fill:#000}";
 
 static void draw_segments(FILE *f, const struct svg_panel *p, const struct tseq_model *m)
@@ -75,9 +75,9 @@ static void draw_sacks(FILE *f, const struct svg_panel *p, const struct tseq_mod
         const struct tseq_sack *s = &m->sacks[i];
         double x = svg_map(&p->xs, s->t) + 2;
         fprintf(f,
-                "<line class=\"sack\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" data-t=\"%.6f\" "
+                "<line class=\"sack%s\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" data-t=\"%.6f\" "
                 "data-left=\"%" PRId64 "\" data-right=\"%" PRId64 "\"/>\n",
-                x, svg_map(&p->ys, (double)s->left), x, svg_map(&p->ys, (double)s->right), s->t, s->left, s->right);
+                s->dsack ? " dsack" : "", x, svg_map(&p->ys, (double)s->left), x, svg_map(&p->ys, (double)s->right), s->t, s->left, s->right);
     }
     fputs("</g>\n", f);
 }
@@ -129,6 +129,7 @@ static const struct svg_legend_item tseq_legend[] = {
     {"ACK", "ack", 'l', NULL},
     {"receive window edge", "rwnd", 'l', NULL},
     {"SACK block", "sack", 'b', NULL},
+    {"D-SACK (a duplicate)", "sack dsack", 'b', NULL},
     {"SYN / FIN / RST", "mark", 't', "SYN"},
 };
 

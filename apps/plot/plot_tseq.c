@@ -191,11 +191,16 @@ static int add_receiver_pkt(struct tseq_model *m, struct room *r, const struct p
     int64_t rwnd = ack + ((int64_t)p->window << shift);
     PUSH(m, acks, n_acks, r->acks, ((struct tseq_ack){p->t, ack, rwnd}));
     extend(m, p->t, ack, rwnd);
+    int64_t left[PLOT_MAX_SACK], right[PLOT_MAX_SACK];
     for (size_t b = 0; b < p->sack_count; b++) {
-        int64_t left = unwrap(p->sack[b].left, m->isn, ack);
-        int64_t right = unwrap(p->sack[b].right, m->isn, ack);
-        PUSH(m, sacks, n_sacks, r->sacks, ((struct tseq_sack){p->t, left, right}));
-        extend(m, p->t, left, right);
+        left[b] = unwrap(p->sack[b].left, m->isn, ack);
+        right[b] = unwrap(p->sack[b].right, m->isn, ack);
+    }
+    for (size_t b = 0; b < p->sack_count; b++) {
+        /* RFC 2883 4: a D-SACK is the first block, below the cumulative ACK or within the second block. */
+        bool dsack = b == 0 && (right[0] <= ack || (p->sack_count > 1 && left[0] >= left[1] && right[0] <= right[1]));
+        PUSH(m, sacks, n_sacks, r->sacks, ((struct tseq_sack){p->t, left[b], right[b], ack, dsack}));
+        extend(m, p->t, left[b], right[b]);
     }
     return 0;
 }

@@ -34,6 +34,8 @@ struct tseq_ack {
 struct tseq_sack {
     double t;
     int64_t left, right;
+    int64_t ack; /* the cumulative ACK it came with */
+    bool dsack; /* RFC 2883: reports a duplicate (below the ACK, or the first block inside the second) */
 };
 
 /* A SYN, FIN or RST from either side, at the sequence number it carries (the receiver's at its ACK number). */
