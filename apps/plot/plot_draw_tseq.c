@@ -48,7 +48,7 @@ static void draw_ack_line(FILE *f, const struct svg_panel *p, const struct tseq_
 {
     if (m->n_acks == 0)
         return;
-    fprintf(f, "<polyline class=\"%s\" points=\"", window ? "rwnd" : "ack");
+    fprintf(f, "<polyline class=\"%s\"%s points=\"", window ? "rwnd" : "ack", window ? " clip-path=\"url(#area)\"" : "");
     for (size_t i = 0; i < m->n_acks; i++) {
         const struct tseq_ack *a = &m->acks[i];
         double x = svg_map(&p->xs, a->t);
@@ -139,12 +139,27 @@ int tseq_draw_svg(const struct tseq_model *m, FILE *out)
     snprintf(title, sizeof title, "%s \xe2\x86\x92 %s: time-sequence graph", plot_endpoint_format(&m->sender, s),
              plot_endpoint_format(&m->receiver, r));
     double tlo = m->t_min, thi = m->t_max, ylo = (double)m->seq_min, yhi = (double)m->seq_max;
+    /* The window's edge may run far above the data (a large window, a short transfer): then the graph
+       keeps to the data and the window line is cut at the top, so the segments stay readable. */
+    bool window_cut = (double)m->rwnd_max > yhi + (yhi - ylo) / 2;
+    if (!window_cut && (double)m->rwnd_max > yhi)
+        yhi = (double)m->rwnd_max;
     svg_nice_range(&tlo, &thi, 8);
     svg_nice_range(&ylo, &yhi, 6);
     struct svg_panel p;
     svg_panel_init(&p, PANEL_X, PANEL_Y, PANEL_W, PANEL_H, tlo, thi, ylo, yhi);
     svg_begin(out, WIDTH, HEIGHT, title, tseq_css);
     svg_axes(out, &p, "time (s)", "relative sequence number (bytes)");
+    fprintf(out, "<defs><clipPath id=\"area\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/></clipPath></defs>\n",
+            p.x, p.y, p.w, p.h);
+    if (window_cut) {
+        char note[160];
+        snprintf(note, sizeof note, "the receive window edge reaches %" PRId64 ": cut at the top of the graph",
+                 m->rwnd_max);
+        fprintf(out, "<g class=\"offscale\" data-series=\"rwnd\" data-max=\"%" PRId64 "\">", m->rwnd_max);
+        svg_text(out, p.x + 8, p.y + 14, "note", "start", note);
+        fputs("</g>\n", out);
+    }
     fputs("<g class=\"data\">\n", out);
     draw_ack_line(out, &p, m, true);
     draw_ack_line(out, &p, m, false);

@@ -190,7 +190,9 @@ static int add_receiver_pkt(struct tseq_model *m, struct room *r, const struct p
     unsigned shift = (p->flags & PLOT_TCP_SYN) ? 0 : m->receiver_shift;
     int64_t rwnd = ack + ((int64_t)p->window << shift);
     PUSH(m, acks, n_acks, r->acks, ((struct tseq_ack){p->t, ack, rwnd}));
-    extend(m, p->t, ack, rwnd);
+    extend(m, p->t, ack, ack);
+    if (rwnd > m->rwnd_max)
+        m->rwnd_max = rwnd;
     int64_t left[PLOT_MAX_SACK], right[PLOT_MAX_SACK];
     for (size_t b = 0; b < p->sack_count; b++) {
         left[b] = unwrap(p->sack[b].left, m->isn, ack);

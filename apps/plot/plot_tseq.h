@@ -61,7 +61,8 @@ struct tseq_model {
     struct tseq_mark *marks;
     size_t n_marks;
     double t_min, t_max;     /* over everything drawn (the connection's segments) */
-    int64_t seq_min, seq_max;
+    int64_t seq_min, seq_max; /* over segments, ACKs, SACK blocks and marks */
+    int64_t rwnd_max;         /* the window line's highest point (it may reach far above the data) */
 };
 
 /* Builds the model of the data sender -> receiver sends. Returns 0, or -1 when out of memory. */
