@@ -12,12 +12,17 @@
 
 #define WIDTH 1100
 #define HEIGHT 760
+#define HEIGHT_WITH_ZOOM 960
 #define PANEL_X 110.0
 #define PANEL_W 760.0
 #define TOP_Y 70.0
 #define TOP_H 300.0
 #define BOTTOM_Y 450.0
 #define BOTTOM_H 200.0
+#define ZOOM_Y 730.0
+#define ZOOM_H 150.0
+/* SRTT gets a panel of its own when the RTO's floor would flatten it to less than this share of the timers'. */
+#define ZOOM_WHEN_BELOW 0.1
 
 static const char cc_css[] =
     ".cwnd{stroke:#1f77b4;stroke-width:1.5;fill:none}"
@@ -46,7 +51,14 @@ static const struct series bottom_series[] = {
     {"rto", "RTO (ms)", CC_RTO, offsetof(struct cc_sample, rto_ms)},
 };
 
+/* The same SRTT and RTTVAR magnified: class "zoom" added, so a reader can tell the copies apart. */
+static const struct series zoom_series[] = {
+    {"srtt zoom", "SRTT (ms)", CC_SRTT, offsetof(struct cc_sample, srtt_ms)},
+    {"rttvar zoom", "RTTVAR (ms)", CC_RTTVAR, offsetof(struct cc_sample, rttvar_ms)},
+};
+
 #define N_SERIES 3
+#define N_ZOOM 2
 
 static double value_of(const struct cc_sample *s, const struct series *se)
 {
@@ -135,14 +147,14 @@ static double top_range(const struct cc_trace *tr)
 }
 
 static void draw_panel(FILE *f, const struct svg_panel *p, const struct cc_trace *tr, const struct series *list,
-                       const char *ylabel, const char *which)
+                       size_t n_list, const char *ylabel, const char *which)
 {
     svg_axes(f, p, "time (s)", ylabel);
     fprintf(f, "<g class=\"data %s\">\n", which);
     struct svg_legend_item items[N_SERIES];
     size_t n_items = 0;
     double note_y = p->y + 14;
-    for (size_t k = 0; k < N_SERIES; k++) {
+    for (size_t k = 0; k < n_list; k++) {
         if (!has_series(tr, &list[k]))
             continue;
         double first_off = 0, last_off = 0;
@@ -185,16 +197,29 @@ int cc_draw_svg(const struct cc_trace *tr, FILE *out)
             bottom_hi = max_of(tr, &bottom_series[k]);
     svg_nice_range(&bottom_lo, &bottom_hi, 5);
 
-    svg_begin(out, WIDTH, HEIGHT, title, cc_css);
+    double zoom_lo = 0, zoom_hi = max_of(tr, &zoom_series[0]);
+    if (max_of(tr, &zoom_series[1]) > zoom_hi)
+        zoom_hi = max_of(tr, &zoom_series[1]);
+    bool zoom = zoom_hi > 0 && zoom_hi < ZOOM_WHEN_BELOW * bottom_hi;
+    svg_nice_range(&zoom_lo, &zoom_hi, 4);
+
+    svg_begin(out, WIDTH, zoom ? HEIGHT_WITH_ZOOM : HEIGHT, title, cc_css);
     struct svg_panel top, bottom;
     svg_panel_init(&top, PANEL_X, TOP_Y, PANEL_W, TOP_H, tlo, thi, top_lo, top_hi);
     svg_panel_init(&bottom, PANEL_X, BOTTOM_Y, PANEL_W, BOTTOM_H, tlo, thi, bottom_lo, bottom_hi);
-    draw_panel(out, &top, tr, top_series, "bytes", "window");
-    draw_panel(out, &bottom, tr, bottom_series, "milliseconds", "timers");
+    draw_panel(out, &top, tr, top_series, N_SERIES, "bytes", "window");
+    draw_panel(out, &bottom, tr, bottom_series, N_SERIES, "milliseconds", "timers");
+    double notes_y = BOTTOM_Y + BOTTOM_H + 62;
+    if (zoom) {
+        struct svg_panel z;
+        svg_panel_init(&z, PANEL_X, ZOOM_Y, PANEL_W, ZOOM_H, tlo, thi, zoom_lo, zoom_hi);
+        draw_panel(out, &z, tr, zoom_series, N_ZOOM, "milliseconds (SRTT magnified)", "zoom");
+        notes_y = ZOOM_Y + ZOOM_H + 62;
+    }
     char note[200];
     snprintf(note, sizeof note, "%zu samples of this connection from %zu lines (%zu cc lines of other connections "
              "or unreadable); time as the trace prints it", tr->count, tr->lines, tr->ignored);
-    svg_text(out, PANEL_X, BOTTOM_Y + BOTTOM_H + 62, "note counts", "start", note);
+    svg_text(out, PANEL_X, notes_y, "note counts", "start", note);
     svg_end(out);
     return fflush(out) == 0 && !ferror(out) ? 0 : -1;
 }

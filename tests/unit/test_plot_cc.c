@@ -43,6 +43,10 @@ static size_t series_values(const char *svg, const char *cls, double *t, double 
 {
     size_t n = 0;
     for (const char *e = plot_scan_next(svg, cls, "data-v"); e; e = plot_scan_next(e + 1, cls, "data-v")) {
+        char c[32];
+        cr_assert(plot_scan_attr(e, "class", c, sizeof c));
+        if (strstr(c, "zoom") != NULL)
+            continue; /* the magnified copy in the third panel */
         size_t k = plot_scan_list(e, "data-v", v + n, MAX_VALUES - n);
         cr_assert_eq(plot_scan_list(e, "data-t", t + n, MAX_VALUES - n), k);
         n += k;
@@ -175,7 +179,7 @@ Test(plot_cc, srtt_rttvar_and_rto_share_the_second_panel_in_milliseconds)
     struct cc_trace tr;
     read_fixture(NULL, &tr);
     char *svg = draw(&tr);
-    cr_assert_eq(plot_scan_count(svg, "panel", "data-px-y0"), 2);
+    cr_assert_eq(plot_scan_count(svg, "panel", "data-px-y0"), 3, "cwnd, the timers, SRTT magnified");
     cr_assert(strstr(svg, ">milliseconds</text>") != NULL);
     cr_assert(strstr(svg, ">bytes</text>") != NULL);
     double t[MAX_VALUES], v[MAX_VALUES];
@@ -193,6 +197,28 @@ Test(plot_cc, srtt_rttvar_and_rto_share_the_second_panel_in_milliseconds)
         cr_assert(strstr(svg, want) != NULL, "legend entry %s", s);
     }
     cr_assert(strstr(svg, ">time (s)</text>") != NULL);
+    free(svg);
+    cc_trace_free(&tr);
+}
+
+Test(plot_cc, srtt_gets_a_magnified_panel_when_the_rto_floor_would_flatten_it)
+{
+    struct cc_trace tr;
+    read_fixture(NULL, &tr);
+    char *svg = draw(&tr);
+    const char *zoom = plot_scan_next(svg, "zoom", "data-v");
+    cr_assert_not_null(zoom);
+    double v[MAX_VALUES];
+    cr_assert_eq(plot_scan_list(zoom, "data-v", v, MAX_VALUES), 8);
+    cr_assert_float_eq(v[7], 1.4, 1e-9);
+    cr_assert(strstr(svg, ">milliseconds (SRTT magnified)</text>") != NULL);
+    free(svg);
+    /* An SRTT of 150 ms against RTOs of 200-400 ms needs no magnifying (RTTVAR stays small: still the max). */
+    for (size_t i = 0; i < tr.count; i++)
+        tr.s[i].srtt_ms = 150;
+    svg = draw(&tr);
+    cr_assert_eq(plot_scan_count(svg, "panel", "data-px-y0"), 2);
+    cr_assert_null(plot_scan_next(svg, "zoom", "data-v"));
     free(svg);
     cc_trace_free(&tr);
 }
