@@ -87,6 +87,19 @@ Test(plot_cc, fields_in_any_order_unknown_or_missing_ones_are_tolerated)
     cr_assert_float_eq(s.t, 2.0, 1e-9);
 }
 
+Test(plot_cc, ts_replay_trace_lines_are_read_too)
+{
+    /* ts-replay prints the time as "+S.UUUUUUs" and the layer in brackets. */
+    struct cc_sample s;
+    struct plot_endpoint l, r;
+    const char *line = "      +0.250000s  [tcp] cc 10.0.0.2:40000 > 10.0.0.1:7 cwnd=2920 ssthresh=2920 srtt_us=0 "
+                       "rttvar_us=0 rto_us=1000000 flight=0 state=SYN-SENT\n";
+    cr_assert_eq(cc_parse_line(line, &s, &l, &r), 1);
+    cr_assert_float_eq(s.t, 0.25, 1e-9);
+    cr_assert_eq(s.rto_ms, 1000);
+    cr_assert_str_eq(s.state, "SYN-SENT");
+}
+
 Test(plot_cc, other_lines_are_not_cc_lines_and_broken_cc_lines_are_refused)
 {
     struct cc_sample s;
