@@ -133,6 +133,10 @@ int cc_parse_line(const char *line, struct cc_sample *s, struct plot_endpoint *l
         n = token_len(p);
         parse_field(p, n, s);
     }
+    /* The stack prints 0 for both until the first RTT sample (RFC 6298 2.1: none yet): not a value. */
+    unsigned rtt = CC_SRTT | CC_RTTVAR;
+    if ((s->have & rtt) == rtt && s->srtt_ms == 0 && s->rttvar_ms == 0)
+        s->have &= ~rtt;
     return 1;
 }
 

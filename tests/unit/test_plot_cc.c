@@ -98,6 +98,8 @@ Test(plot_cc, ts_replay_trace_lines_are_read_too)
     cr_assert_float_eq(s.t, 0.25, 1e-9);
     cr_assert_eq(s.rto_ms, 1000);
     cr_assert_str_eq(s.state, "SYN-SENT");
+    cr_assert_eq(s.have & (CC_SRTT | CC_RTTVAR), 0, "0 and 0: no RTT measured yet, nothing to draw");
+    cr_assert(s.have & CC_RTO);
 }
 
 Test(plot_cc, other_lines_are_not_cc_lines_and_broken_cc_lines_are_refused)
