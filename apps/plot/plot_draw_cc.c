@@ -75,10 +75,10 @@ static size_t next_with(const struct cc_trace *tr, size_t i, unsigned bit)
 
 /*
  * One polyline per run of samples within the panel's range. Returns how many
- * samples lay above it (not drawn); first_off and last_off get their times.
+ * samples lay above it (not drawn); first_off and last_off get their times, max_off the highest.
  */
 static size_t draw_series(FILE *f, const struct svg_panel *p, const struct cc_trace *tr, const struct series *se,
-                          double *first_off, double *last_off)
+                          double *first_off, double *last_off, double *max_off)
 {
     size_t off_scale = 0;
     size_t i = next_with(tr, (size_t)-1, se->bit);
@@ -87,6 +87,8 @@ static size_t draw_series(FILE *f, const struct svg_panel *p, const struct cc_tr
             if (off_scale++ == 0)
                 *first_off = tr->s[i].t;
             *last_off = tr->s[i].t;
+            if (value_of(&tr->s[i], se) > *max_off)
+                *max_off = value_of(&tr->s[i], se);
             i = next_with(tr, i, se->bit);
             continue;
         }
@@ -157,14 +159,16 @@ static void draw_panel(FILE *f, const struct svg_panel *p, const struct cc_trace
     for (size_t k = 0; k < n_list; k++) {
         if (!has_series(tr, &list[k]))
             continue;
-        double first_off = 0, last_off = 0;
-        size_t off = draw_series(f, p, tr, &list[k], &first_off, &last_off);
+        double first_off = 0, last_off = 0, max_off = 0;
+        size_t off = draw_series(f, p, tr, &list[k], &first_off, &last_off, &max_off);
         items[n_items++] = (struct svg_legend_item){list[k].label, list[k].cls, 'l', NULL};
         if (off == 0)
             continue;
-        char note[200];
-        snprintf(note, sizeof note, "%s above the scale at %zu sample%s (t = %.3f to %.3f s; 4294967295 means "
-                 "infinite): not drawn", list[k].cls, off, off == 1 ? "" : "s", first_off, last_off);
+        char note[240];
+        /* 2^31 - 1 and 2^32 - 1 are what stacks start ssthresh at: "infinite", RFC 5681 3.1's "arbitrarily high". */
+        snprintf(note, sizeof note, "%s off the scale, not drawn: %zu sample%s, t = %.6f to %.6f s, up to %.0f%s",
+                 list[k].cls, off, off == 1 ? "" : "s", first_off, last_off, max_off,
+                 max_off >= 2147483647.0 ? " (\"infinite\")" : "");
         fprintf(f, "<g class=\"offscale\" data-series=\"%s\" data-count=\"%zu\">", list[k].cls, off);
         svg_text(f, p->x + 8, note_y, "note", "start", note);
         fputs("</g>\n", f);
@@ -181,7 +185,8 @@ int cc_draw_svg(const struct cc_trace *tr, FILE *out)
     char title[128], l[22], r[22];
     snprintf(title, sizeof title, "%s \xe2\x86\x92 %s: congestion control", plot_endpoint_format(&tr->local, l),
              plot_endpoint_format(&tr->remote, r));
-    double tlo = 0, thi = 0;
+    /* The time axis spans the samples (a trace counts from the program's start, the connection comes later). */
+    double tlo = tr->count > 0 ? tr->s[0].t : 0, thi = tlo;
     for (size_t i = 0; i < tr->count; i++) {
         if (tr->s[i].t < tlo)
             tlo = tr->s[i].t;
