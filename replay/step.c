@@ -279,6 +279,7 @@ static bool on_input_begin(void *ctx, struct run *r, size_t idx)
     learn_original(s, frame + 1);
     replay_describe_frame_in(&s->orig_flows, r->in[idx].data, r->in[idx].len, desc, sizeof(desc));
     fprintf(s->out, "#%u  %s  %s --> tapstack\n      %s\n", frame, t, who, desc);
+    fflush(s->out); /* in a debugger, the frame shows before the stack takes it */
     s->frames_fed++;
     return true;
 }

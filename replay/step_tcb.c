@@ -54,9 +54,9 @@ struct row {
 static void field(struct row *r, const char *name, const char *before, const char *after)
 {
     if (r->used == 0)
-        r->used = fprintf(r->out, "       ");
-    if (r->used > 80)
-        r->used = fprintf(r->out, "\n       ");
+        r->used = fprintf(r->out, "         ");
+    if (r->used > 96)
+        r->used = fprintf(r->out, "\n         ");
     if (before && strcmp(before, after) != 0)
         r->used += fprintf(r->out, " %s %s -> %s", name, before, after);
     else
@@ -122,6 +122,7 @@ static void print_conn(FILE *out, const struct ts_tcp_view *b, const struct ts_t
     /* RFC 9293 3.3.1 */
     num(&r, "ISS", b != NULL, b ? b->iss : 0, a->iss);
     num(&r, "IRS", b != NULL, b ? b->irs : 0, a->irs);
+    end_row(&r);
     num(&r, "SND.UNA", b != NULL, b ? b->snd_una - b->iss : 0, a->snd_una - a->iss);
     num(&r, "SND.NXT", b != NULL, b ? b->snd_nxt - b->iss : 0, a->snd_nxt - a->iss);
     num(&r, "SND.WND", b != NULL, b ? b->snd_wnd : 0, a->snd_wnd);
@@ -189,11 +190,11 @@ static void print_one(FILE *out, const struct ts_tcp_view *b, const struct ts_tc
     endpoint(&a->local, l, sizeof(l));
     endpoint(&a->remote, rm, sizeof(rm));
     if (a->listener) {
-        fprintf(out, "    tcb %s listener: LISTEN, %u half-open, %u to accept%s\n", l, a->syn_queue, a->accept_queue,
+        fprintf(out, "      tcb %s listener: LISTEN, %u half-open, %u to accept%s\n", l, a->syn_queue, a->accept_queue,
                 b ? "" : " (new)");
         return;
     }
-    fprintf(out, "    tcb %s > %s%s: ", l, rm, b ? "" : " (new)");
+    fprintf(out, "      tcb %s > %s%s: ", l, rm, b ? "" : " (new)");
     if (b && b->state != a->state)
         fprintf(out, "%s -> %s\n", b->state_name, a->state_name);
     else
@@ -209,11 +210,11 @@ void step_tcbs_print(FILE *out, const struct step_tcbs *before, const struct ste
             char l[32], rm[32];
             endpoint(&before->v[i].local, l, sizeof(l));
             endpoint(&before->v[i].remote, rm, sizeof(rm));
-            fprintf(out, "    tcb %s > %s: %s -> gone (the connection ended and was freed)\n", l, rm,
+            fprintf(out, "      tcb %s > %s: %s -> gone (the connection ended and was freed)\n", l, rm,
                     before->v[i].state_name);
         }
     if (after->n == 0 && before->n == 0)
-        fprintf(out, "    tcb: no TCP control block\n");
+        fprintf(out, "      tcb: no TCP control block\n");
     for (size_t i = 0; i < after->n; i++)
         print_one(out, find_id(before, after->v[i].pcb_id), &after->v[i], origin, now);
 }
