@@ -370,7 +370,7 @@ static void summary(struct stepper *s)
     struct run *r = s->r;
     size_t orig = 0;
     for (size_t i = 0; i < r->c->n_frames; i++)
-        orig += r->c->frames[i].from_stack;
+        orig += r->c->frames[i].from_stack && (!s->stopped_before || r->c->frames[i].index < s->stopped_before);
     if (s->stopped_before)
         fprintf(s->out, "stopped before capture frame %u%s\n", s->stopped_before,
                 s->o->until && s->stopped_before > s->o->until ? " (--until)" : "");

@@ -104,7 +104,7 @@ static void timer_text(ts_time at, ts_time origin, ts_time now, char *buf, size_
     }
     char t[32];
     replay_format_time(at - origin, t, sizeof(t));
-    snprintf(buf, cap, "%s(in %.3fms)", t, (double)(at - now) / 1000.0);
+    snprintf(buf, cap, "%s (in %.3fms)", t, (double)(at - now) / 1000.0);
 }
 
 static void window_text(uint32_t v, char *buf, size_t cap)
@@ -113,6 +113,14 @@ static void window_text(uint32_t v, char *buf, size_t cap)
         snprintf(buf, cap, "inf");
     else
         snprintf(buf, cap, "%" PRIu32, v);
+}
+
+static void wl_text(const struct ts_tcp_view *v, uint32_t rel, char *buf, size_t cap)
+{
+    if (!v || v->state == TS_TCP_SYN_SENT || v->state == TS_TCP_SYN_RECEIVED)
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%" PRIu32, rel);
 }
 
 static void print_conn(FILE *out, const struct ts_tcp_view *b, const struct ts_tcp_view *a, ts_time origin,
@@ -126,8 +134,14 @@ static void print_conn(FILE *out, const struct ts_tcp_view *b, const struct ts_t
     num(&r, "SND.UNA", b != NULL, b ? b->snd_una - b->iss : 0, a->snd_una - a->iss);
     num(&r, "SND.NXT", b != NULL, b ? b->snd_nxt - b->iss : 0, a->snd_nxt - a->iss);
     num(&r, "SND.WND", b != NULL, b ? b->snd_wnd : 0, a->snd_wnd);
-    num(&r, "SND.WL1", b != NULL, b ? b->snd_wl1 - b->irs : 0, a->snd_wl1 - a->irs);
-    num(&r, "SND.WL2", b != NULL, b ? b->snd_wl2 - b->iss : 0, a->snd_wl2 - a->iss);
+    /* RFC 9293 3.10.7.3 / 3.10.7.4: WL1 and WL2 are set when the connection is synchronized */
+    char sb[64], sa[64];
+    wl_text(b, b ? b->snd_wl1 - b->irs : 0, sb, sizeof(sb));
+    wl_text(a, a->snd_wl1 - a->irs, sa, sizeof(sa));
+    field(&r, "SND.WL1", b ? sb : NULL, sa);
+    wl_text(b, b ? b->snd_wl2 - b->iss : 0, sb, sizeof(sb));
+    wl_text(a, a->snd_wl2 - a->iss, sa, sizeof(sa));
+    field(&r, "SND.WL2", b ? sb : NULL, sa);
     end_row(&r);
     num(&r, "RCV.NXT", b != NULL, b ? b->rcv_nxt - b->irs : 0, a->rcv_nxt - a->irs);
     num(&r, "RCV.WND", b != NULL, b ? b->rcv_wnd : 0, a->rcv_wnd);
@@ -136,7 +150,6 @@ static void print_conn(FILE *out, const struct ts_tcp_view *b, const struct ts_t
     num(&r, "WS(snd)", b != NULL, b ? b->snd_wscale : 0, a->snd_wscale);
     num(&r, "WS(rcv)", b != NULL, b ? b->rcv_wscale : 0, a->rcv_wscale);
     end_row(&r);
-    char sb[64], sa[64];
     window_text(b ? b->cwnd : 0, sb, sizeof(sb));
     window_text(a->cwnd, sa, sizeof(sa));
     field(&r, "cwnd", b ? sb : NULL, sa);
