@@ -75,6 +75,17 @@ struct guess {
     char why[200];
 };
 
+/* Whether the host sent any TCP segment in the capture. */
+static bool ever_spoke_tcp(const struct replay_frame *fr, size_t n, uint32_t addr)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *ip = ipv4_of(&fr[i]);
+        if (ip && rd32(ip + 12) == addr && ip[9] == 6)
+            return true;
+    }
+    return false;
+}
+
 static bool guess_from_syn(const struct replay_frame *fr, size_t n, struct guess *g)
 {
     for (size_t i = 0; i < n; i++) {
@@ -87,6 +98,12 @@ static bool guess_from_syn(const struct replay_frame *fr, size_t n, struct guess
         g->addr = rd32(ip + 16);
         snprintf(g->why, sizeof(g->why), "it received the first SYN (frame %zu, %s:%u > %s:%u): tapstack is the server",
                  i + 1, a, rd16(t), b, rd16(t + 2));
+        if (!ever_spoke_tcp(fr, n, g->addr)) {
+            g->addr = rd32(ip + 12);
+            snprintf(g->why, sizeof(g->why),
+                     "it sent the first SYN (frame %zu, %s:%u > %s:%u), which %s never answered: tapstack is the client",
+                     i + 1, a, rd16(t), b, rd16(t + 2), b);
+        }
         return true;
     }
     return false;
@@ -251,9 +268,45 @@ static void write_base(struct replay_buf *b, const struct picture *p, uint64_t s
         replay_buf_printf(b, "at 0 tcp-listen %u\n", p->listen[i]);
 }
 
+/* Whether the case text parses; the reason in err if not. */
+static bool parses(const char *text, char *err, size_t errlen)
+{
+    struct replay_case *c = calloc(1, sizeof(*c));
+    if (!c || !(c->path = strdup("setup")) || !(c->name = strdup("setup"))) {
+        replay_case_free(c);
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    bool ok = replay_case_parse(c, text, err, errlen) == 0;
+    replay_case_free(c);
+    return ok;
+}
+
+/*
+ * Adds the drafted lines one by one. A draft is made for the captures ts-ping and ts-nc
+ * write; a line another capture makes no sense of (a ping whose data holds no time stamp)
+ * is left out, and the setup says so.
+ */
+static void add_drafted(struct replay_buf *text, const char *more, struct replay_buf *why)
+{
+    for (const char *s = more; *s;) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl ? (size_t)(nl - s) : strlen(s);
+        struct replay_buf trial = {0};
+        char perr[256] = "";
+        replay_buf_printf(&trial, "%s%.*s\n", text->s ? text->s : "", (int)n, s);
+        if (parses(trial.s, perr, sizeof(perr)))
+            replay_buf_printf(text, "%.*s\n", (int)n, s);
+        else
+            replay_buf_printf(why, "setup: left out a drafted line, '%.*s': %s\n", (int)n, s, perr);
+        replay_buf_free(&trial);
+        s += n + (nl != NULL);
+    }
+}
+
 /* The case made from the capture: the base lines, then what the host's own frames imply. */
 static int made_case(const struct replay_step_options *o, const struct picture *p, struct replay_case **out,
-                     struct replay_buf *text, char *err, size_t errlen)
+                     struct replay_buf *text, struct replay_buf *why, char *err, size_t errlen)
 {
     write_base(text, p, o->have_seed ? o->seed : DEFAULT_SEED);
     struct replay_case *base = NULL;
@@ -265,7 +318,7 @@ static int made_case(const struct replay_step_options *o, const struct picture *
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    replay_buf_printf(text, "%s", more);
+    add_drafted(text, more, why);
     free(more);
     return replay_case_load_text("setup", text->s, o->capture, out, err, errlen);
 }
@@ -297,7 +350,7 @@ static int guess_case(const struct replay_step_options *o, struct replay_case **
     take_picture(fr, n, &p);
     replay_buf_printf(why, "setup: tapstack plays %s (%s)\n", a, g.why);
     struct replay_buf text = {0};
-    rc = made_case(o, &p, out, &text, err, errlen);
+    rc = made_case(o, &p, out, &text, why, err, errlen);
     if (rc == 0) {
         replay_buf_printf(why, "setup: no case file; made from the capture (these lines, in a .case file, replay it again):\n");
         for (const char *s = text.s, *nl; s && *s; s = nl + 1) {
@@ -306,8 +359,8 @@ static int guess_case(const struct replay_step_options *o, struct replay_case **
                 nl = s + strlen(s) - 1;
             replay_buf_printf(why, "    %.*s\n", (int)(nl - s), s);
         }
-        if (p.n_listen == 0)
-            replay_buf_printf(why, "setup: no SYN reached %s: its application listens nowhere\n", a);
+        if (p.n_listen == 0 && !strstr(text.s, "tcp-connect"))
+            replay_buf_printf(why, "setup: no SYN reached %s and it opened no connection: no TCP application\n", a);
     }
     replay_buf_free(&text);
 out:
