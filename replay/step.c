@@ -146,6 +146,25 @@ static void learn_original(struct stepper *s, size_t upto)
     }
 }
 
+/* Learns the original host's frames before capture frame `upto` (1-based) into the rewriter. */
+static void learn_x(struct stepper *s, size_t upto)
+{
+    const struct replay_case *c = s->r->c;
+    for (; s->x_learned + 1 < upto && s->x_learned < c->n_frames; s->x_learned++)
+        if (c->frames[s->x_learned].from_stack)
+            step_xlate_learn(&s->x, c->frames[s->x_learned].data, c->frames[s->x_learned].len, false);
+}
+
+/* With different window scales, equal fields are not equal windows: the bytes each offered. */
+static void window_bytes(struct stepper *s, const struct replay_frame *orig, const struct replay_frame *ours)
+{
+    uint64_t a, b;
+    if (step_xlate_window_bytes(&s->x, orig->data, orig->len, false, &a) &&
+        step_xlate_window_bytes(&s->x, ours->data, ours->len, true, &b))
+        fprintf(s->out, "          window in bytes, after scaling (RFC 7323 2.2): original %" PRIu64 ", tapstack %" PRIu64
+                        "%s\n", a, b, a == b ? " (the same)" : "");
+}
+
 static void compare_pair(struct stepper *s, const struct replay_frame *orig, const struct replay_frame *ours,
                          unsigned *differ)
 {
@@ -169,6 +188,8 @@ static void compare_pair(struct stepper *s, const struct replay_frame *orig, con
         fprintf(s->out, "          original: %s\n", desc);
         replay_describe_frame_in(&r->flows, ours->data, ours->len, desc, sizeof(desc));
         fprintf(s->out, "          tapstack: %s\n", desc);
+        if (strstr(d.s ? d.s : "", "tcp.window:"))
+            window_bytes(s, orig, ours);
         (*differ)++;
     }
     replay_buf_free(&d);
@@ -191,6 +212,7 @@ static void compare_block(struct stepper *s, bool last)
         if (!f->from_stack)
             continue;
         learn_original(s, f->index + 1); /* its own SYN sets its ISN */
+        learn_x(s, f->index + 1);
         compare_pair(s, f, k < r->n_out ? &r->out[k] : NULL, &differ);
         k += k < r->n_out;
         shown++;
@@ -310,11 +332,8 @@ static void on_input_end(void *ctx, struct run *r, size_t idx)
 static const uint8_t *on_rewrite(void *ctx, struct run *r, size_t idx, size_t *len)
 {
     struct stepper *s = ctx;
-    const struct replay_case *c = r->c;
-    unsigned frame = r->in[idx].index;
-    for (; s->x_learned + 1 < frame && s->x_learned < c->n_frames; s->x_learned++)
-        if (c->frames[s->x_learned].from_stack)
-            step_xlate_learn(&s->x, c->frames[s->x_learned].data, c->frames[s->x_learned].len, false);
+    learn_x(s, r->in[idx].index);
+    step_xlate_learn_peer(&s->x, r->in[idx].data, *len);
     int32_t delta = 0;
     if (!s->xbuf || *len > XBUF_LEN || !step_xlate_input(&s->x, r->in[idx].data, *len, s->xbuf, &delta))
         return NULL;
@@ -359,7 +378,7 @@ static void on_line(void *ctx, struct run *r, const struct ts_trace_event *ev, c
 
 /* ---- the run ---------------------------------------------------------------------------------------- */
 
-void ts_replay_break(unsigned frame_no)
+__attribute__((noinline)) void ts_replay_break(unsigned frame_no)
 {
     /* An empty asm with a memory clobber: the call and its argument stay, whatever the optimizer thinks. */
     __asm__ volatile("" : : "r"(frame_no) : "memory");

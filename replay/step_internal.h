@@ -46,12 +46,16 @@ size_t step_tcbs_ooo(const struct step_tcbs *s);
 struct step_side {
     uint32_t iss, tsval; /* its SYN's sequence number; the latest TSval it sent */
     bool have_iss, have_ts;
+    bool syn_seen;       /* its SYN (or SYN,ACK) was seen: wscale is known */
+    int wscale;          /* RFC 7323 2.2: the shift its SYN offered, -1 if none */
 };
 
 struct step_conn {
     uint16_t hport, pport; /* the host's port, the peer's */
     uint32_t peer;
     struct step_side orig, ours; /* the capture's original host, tapstack */
+    bool peer_syn_seen;
+    int peer_wscale;             /* the shift the peer's SYN offered, -1 if none */
 };
 
 struct step_xlate {
@@ -59,6 +63,8 @@ struct step_xlate {
     unsigned n, next_evict;
 };
 
+/* Learns the peer's SYN options from a frame it sent to the host. */
+void step_xlate_learn_peer(struct step_xlate *x, const uint8_t *frame, size_t len);
 /* Learns a frame the host sent: the original's (from the capture) or tapstack's (ours). */
 void step_xlate_learn(struct step_xlate *x, const uint8_t *frame, size_t len, bool ours);
 /*
@@ -66,6 +72,13 @@ void step_xlate_learn(struct step_xlate *x, const uint8_t *frame, size_t len, bo
  * needs to change (then out is untouched). *ack_delta is what was added to the ACK number.
  */
 bool step_xlate_input(struct step_xlate *x, const uint8_t *frame, size_t len, uint8_t *out, int32_t *ack_delta);
+/*
+ * The window a segment the host sent offers, in bytes: its window field shifted by the scale
+ * both SYNs agreed on (RFC 7323 2.2, never in a SYN). False when not known (no SYN of that
+ * connection seen, not TCP).
+ */
+bool step_xlate_window_bytes(struct step_xlate *x, const uint8_t *frame, size_t len, bool ours,
+                             uint64_t *bytes);
 
 /* ---- step_diff.c ---- */
 

@@ -97,6 +97,26 @@ static size_t ts_option(const uint8_t *t)
     return 0;
 }
 
+/* The window scale option's shift (RFC 7323 2.2), or -1. */
+static int wscale_option(const uint8_t *t)
+{
+    size_t end = (size_t)(t[12] >> 4) * 4;
+    for (size_t i = 20; i < end;) {
+        if (t[i] == 0)
+            return -1;
+        if (t[i] == 1) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= end || t[i + 1] < 2 || i + t[i + 1] > end)
+            return -1;
+        if (t[i] == 3 && t[i + 1] == 3)
+            return t[i + 2] > 14 ? 14 : t[i + 2];
+        i += t[i + 1];
+    }
+    return -1;
+}
+
 void step_xlate_learn(struct step_xlate *x, const uint8_t *frame, size_t len, bool ours)
 {
     const uint8_t *ip, *t;
@@ -108,6 +128,8 @@ void step_xlate_learn(struct step_xlate *x, const uint8_t *frame, size_t len, bo
     if (t[13] & 0x02) {
         s->iss = rd32(t + 4);
         s->have_iss = true;
+        s->syn_seen = true;
+        s->wscale = wscale_option(t);
     }
     size_t ts = ts_option(t);
     if (ts) {
@@ -133,6 +155,35 @@ static void shift_sack(uint8_t *t, uint32_t delta)
                 wr32(t + e, rd32(t + e) + delta);
         i += t[i + 1];
     }
+}
+
+/* The peer's side of a connection: its SYN's options, learned as inputs go by. */
+void step_xlate_learn_peer(struct step_xlate *x, const uint8_t *frame, size_t len)
+{
+    const uint8_t *ip, *t;
+    size_t tl;
+    if (!segment_of(frame, len, &ip, &t, &tl) || !(t[13] & 0x02))
+        return;
+    struct step_conn *c = conn_of(x, rd16(t + 2), rd32(ip + 12), rd16(t), true);
+    c->peer_syn_seen = true;
+    c->peer_wscale = wscale_option(t);
+}
+
+bool step_xlate_window_bytes(struct step_xlate *x, const uint8_t *frame, size_t len, bool ours,
+                             uint64_t *bytes)
+{
+    const uint8_t *ip, *t;
+    size_t tl;
+    if (!segment_of(frame, len, &ip, &t, &tl) || (t[13] & 0x02))
+        return false;
+    struct step_conn *c = conn_of(x, rd16(t), rd32(ip + 16), rd16(t + 2), false);
+    const struct step_side *s = c ? (ours ? &c->ours : &c->orig) : NULL;
+    if (!s || !s->syn_seen || !c->peer_syn_seen)
+        return false;
+    /* RFC 7323 2.2: scaling is on only when both SYNs carried the option */
+    int shift = s->wscale >= 0 && c->peer_wscale >= 0 ? s->wscale : 0;
+    *bytes = (uint64_t)rd16(t + 14) << shift;
+    return true;
 }
 
 bool step_xlate_input(struct step_xlate *x, const uint8_t *frame, size_t len, uint8_t *out, int32_t *ack_delta)
