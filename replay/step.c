@@ -38,6 +38,7 @@ struct stepper {
     FILE *out;
     struct run *r;
     bool open;               /* a block is being printed */
+    bool started;            /* a block has been opened */
     unsigned frame;          /* its capture frame (0 = before the first input) */
     ts_time t;               /* its time */
     size_t first_out;        /* r->out index of the first frame sent in it */
@@ -180,6 +181,14 @@ static void compare_pair(struct stepper *s, const struct replay_frame *orig, con
     }
     struct replay_buf d = {0};
     unsigned n = step_diff(&s->orig_flows, orig, &r->flows, ours, &d);
+    ts_time late = ours->t - orig->t;
+    if (late > r->c->tolerance || -late > r->c->tolerance) {
+        char tt[32];
+        fmt_time(ours->t, tt, sizeof(tt));
+        replay_buf_printf(&d, "%stime: original %s, tapstack %s (%.3f ms %s)", n ? "; " : "", t, tt,
+                          (double)(late < 0 ? -late : late) / 1000.0, late < 0 ? "earlier" : "later");
+        n++;
+    }
     if (n == 0) {
         fprintf(s->out, "      capture frame %u %s: same as tapstack's\n", orig->index, t);
     } else {
@@ -252,6 +261,7 @@ static void close_block(struct stepper *s, bool last)
 static void open_block(struct stepper *s, unsigned frame)
 {
     s->open = true;
+    s->started = true;
     s->frame = frame;
     s->t = s->r->now;
     s->first_out = s->r->n_out;
@@ -282,6 +292,8 @@ static bool on_input_begin(void *ctx, struct run *r, size_t idx)
 {
     struct stepper *s = ctx;
     unsigned frame = r->in[idx].index;
+    if (!s->open && !s->started && frame > 1)
+        open_block(s, 0); /* the original host sent first: its frames are compared in block #0 */
     close_block(s, false);
     if (s->o->until && frame > s->o->until) {
         s->stopped_before = frame;

@@ -65,6 +65,7 @@ has "$WORK/a" "at 0 tcp-listen 5000"
 has "$WORK/a" "DIFFERS: tcp.window: original 65160, tapstack 65535; tcp.opt.wscale: original 10, tapstack 2"
 has "$WORK/a" "window in bytes, after scaling (RFC 7323 2.2): original 65536, tapstack 131072"
 has "$WORK/a" "note: tapstack's numbers are not the original host's"
+has "$WORK/a" "time: original +0.194134s, tapstack +0.393985s (199.851 ms later)" # tapstack's delayed ACK
 hasnt "$WORK/a" " [R] " # the peer's ACKs, moved into tapstack's numbers, are acceptable: no reset
 has "$WORK/a" "the original sent nothing more here (DIFFERS)"
 has "$WORK/a" "frames differ from the original's"
