@@ -99,6 +99,25 @@ static bool parse_time(const char *tok, size_t len, double *out)
 
 int cc_parse_line(const char *line, struct cc_sample *s, struct plot_endpoint *local, struct plot_endpoint *remote)
 {
+    return cc_parse_line_at(line, NULL, s, local, remote);
+}
+
+/* A line's own time: its first or second token ("  0.123456 tcp ...", "#3  +0.000279s  10.0.0.1 --> ..."). */
+static bool line_time(const char *line, double *t)
+{
+    const char *p = skip_spaces(line);
+    for (int i = 0; i < 2 && *p != '\0'; i++) {
+        size_t n = token_len(p);
+        if (parse_time(p, n, t))
+            return true;
+        p = skip_spaces(p + n);
+    }
+    return false;
+}
+
+int cc_parse_line_at(const char *line, const double *block_t, struct cc_sample *s, struct plot_endpoint *local,
+                     struct plot_endpoint *remote)
+{
     /* Find the "cc" token among the first few: before it the time (the first number) and the layer. */
     const char *tok[CC_MAX_PREFIX_TOKENS];
     size_t k = 0, n;
@@ -115,6 +134,11 @@ int cc_parse_line(const char *line, struct cc_sample *s, struct plot_endpoint *l
     bool have_time = false;
     for (size_t i = 0; i < k && !have_time; i++)
         have_time = parse_time(tok[i], token_len(tok[i]), &s->t);
+    /* Only the layer before "cc" (ts-replay's "[tcp] cc ..."): a line printed without its time. */
+    if (!have_time && k == 1 && block_t != NULL) {
+        s->t = *block_t;
+        have_time = true;
+    }
     if (!have_time)
         return -1;
     p = skip_spaces(p + 2);
@@ -182,14 +206,19 @@ int cc_trace_read(FILE *f, const char *spec, struct cc_trace *tr, char *err, siz
         return -1;
     }
     size_t cc_lines = 0;
+    /* ts-replay prints a frame's time once, at the head of its block, and the trace lines under it without. */
+    double block_t = 0;
+    bool have_block_t = false;
     char line[LINE_MAX_LEN];
     while (read_line(f, line, sizeof line)) {
         tr->lines++;
         struct cc_sample s;
         struct plot_endpoint local, remote;
-        int kind = cc_parse_line(line, &s, &local, &remote);
-        if (kind == 0)
+        int kind = cc_parse_line_at(line, have_block_t ? &block_t : NULL, &s, &local, &remote);
+        if (kind == 0) {
+            have_block_t = line_time(line, &block_t) || have_block_t;
             continue;
+        }
         if (kind < 0) {
             tr->ignored++;
             continue;

@@ -5,7 +5,9 @@
  *   0.123456 tcp  cc 10.0.0.2:5201 > 10.0.0.1:40000 cwnd=14600 ssthresh=4294967295 srtt_us=1234 ...
  *
  * seconds, the layer, then text starting with "cc ", the connection (ours > the
- * peer's), and name=value fields in any order. Fields we do not know are
+ * peer's), and name=value fields in any order. ts-replay writes the time as
+ * "+0.123456s" and the layer as "[tcp]", and leaves the time out of trace lines
+ * under a block that starts with it: such a line takes its block's time. Fields we do not know are
  * skipped, missing ones left out of the plot; any other line is ignored.
  */
 #ifndef TS_PLOT_CC_H
@@ -50,6 +52,10 @@ struct cc_trace {
  * connection cannot be read.
  */
 int cc_parse_line(const char *line, struct cc_sample *s, struct plot_endpoint *local, struct plot_endpoint *remote);
+/* The same, where a cc line without a time of its own takes *block_t (NULL: refused), the time of the block
+   it is printed in (ts-replay's output). */
+int cc_parse_line_at(const char *line, const double *block_t, struct cc_sample *s, struct plot_endpoint *local,
+                     struct plot_endpoint *remote);
 
 /*
  * Reads every line of f, keeping the samples of one connection: the one spec

@@ -102,6 +102,33 @@ Test(plot_cc, ts_replay_trace_lines_are_read_too)
     cr_assert(s.have & CC_RTO);
 }
 
+Test(plot_cc, ts_replay_block_lines_without_a_time_take_their_blocks_time)
+{
+    static char text[] =
+        "replaying x.pcap: 284 frames, times after the first frame; --> into tapstack, <-- from it\n"
+        "      [tcp] cc 10.0.0.2:60791 > 10.0.0.1:5000 cwnd=1 before any time: refused\n"
+        "#3  +0.000279s  10.0.0.1 --> tapstack\n"
+        "      [tcp] cc 10.0.0.2:60791 > 10.0.0.1:5000 cwnd=14480 ssthresh=2147483647\n"
+        "    <-- +0.000300s tapstack sent (its frame 3)\n"
+        "      [tcp] cc 10.0.0.2:60791 > 10.0.0.1:5000 cwnd=15928\n"
+        "      +0.000400s [tcp] cc 10.0.0.2:60791 > 10.0.0.1:5000 cwnd=17376\n"
+        "      [tcp] cc 10.0.0.2:60791 > 10.0.0.1:5000 cwnd=18824\n";
+    FILE *f = fmemopen(text, strlen(text), "r");
+    struct cc_trace tr;
+    char err[256];
+    cr_assert_eq(cc_trace_read(f, NULL, &tr, err, sizeof err), 0, "%s", err);
+    fclose(f);
+    cr_assert_eq(tr.count, 4);
+    cr_assert_eq(tr.ignored, 1);
+    const double want_t[] = {0.000279, 0.000300, 0.000400, 0.000300};
+    const double want_cwnd[] = {14480, 15928, 17376, 18824};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_float_eq(tr.s[i].t, want_t[i], 1e-9, "sample %zu", i);
+        cr_assert_eq(tr.s[i].cwnd, want_cwnd[i]);
+    }
+    cc_trace_free(&tr);
+}
+
 Test(plot_cc, other_lines_are_not_cc_lines_and_broken_cc_lines_are_refused)
 {
     struct cc_sample s;
