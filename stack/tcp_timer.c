@@ -156,6 +156,13 @@ static void tcp_keepalive_expired(struct ts_stack *st, ts_time now, struct tcp_c
         c->keepalive_at = TS_TIME_NEVER;
         return;
     }
+    /* RFC 9293 3.8.4 (MUST-26): probe only an idle connection. While sent data awaits its ACK (or queued
+     * data waits for the window) the retransmission or persist timer governs; check again an idle time on
+     * (any ACK that arrives restarts the idle time anyway). */
+    if (c->snd.len > 0 || c->snd_max != c->snd_una) {
+        c->keepalive_at = now + c->keepidle;
+        return;
+    }
     if (c->keepalive_probes >= c->keepcnt) {
         st->counters.tcp.timeouts++;
         TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%u keep-alive probes unanswered: ETIMEDOUT",

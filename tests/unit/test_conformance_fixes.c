@@ -85,3 +85,85 @@ Test(conformance_fixes, must_63_rfc1122_3_2_1_3_udp_and_icmp_never_answer_an_inv
     cr_assert_eq(fx_counter(&t.f, "udp.drop_no_socket"), 1);
     cr_assert_eq(fx_counter(&t.f, "icmp.tx_messages"), 0);
 }
+
+/* ---- MUST-26 ------------------------------------------------------------------------------------------ */
+
+static void established(void)
+{
+    start(NULL);
+    struct fx_tcp_options o = tp_linux_syn_options(&t);
+    tp_open_passive(&t, &o);
+}
+
+Test(conformance_fixes, must_26_no_keep_alive_probe_while_sent_data_is_unacknowledged)
+{
+    established();
+    cr_assert_eq(ts_pcb_setopt(t.pcb, TS_OPT_KEEPIDLE, 10), 0);
+    cr_assert_eq(ts_pcb_setopt(t.pcb, TS_OPT_KEEPINTVL, 5), 0);
+    cr_assert_eq(ts_pcb_setopt(t.pcb, TS_OPT_KEEPCNT, 3), 0);
+    cr_assert_eq(ts_pcb_setopt(t.pcb, TS_OPT_KEEPALIVE, 1), 0);
+    uint8_t data[100];
+    tp_pattern(data, sizeof data, 26);
+    cr_assert_eq(ts_pcb_send(t.pcb, t.now, data, sizeof data), (ssize_t)sizeof data);
+    /* The peer goes silent for 90 s: the retransmission timer governs, with the data, and the idle
+     * keep-alive settings (10 s + 3 probes 5 s apart) neither probe nor abort the connection. */
+    ts_time limit = t.now + TS_SEC(90);
+    unsigned retransmissions = 0;
+    for (const struct tp_seg *s; (s = tp_run_until_segment(&t, limit)) != NULL;) {
+        cr_assert_eq(s->h.seq, t.stack_nxt, "every segment is the data, never a probe");
+        cr_assert_eq(s->len, sizeof data);
+        retransmissions++;
+    }
+    tp_advance(&t, limit);
+    cr_assert_geq(retransmissions, 5);
+    cr_assert_eq(tp_state(&t), TS_TCP_ESTABLISHED);
+    cr_assert_eq(fx_counter(&t.f, "tcp.keepalive_probes"), 0);
+    /* Everything is acknowledged: from then on the idle time counts, and the first probe follows 10 s later. */
+    t.stack_nxt += sizeof data;
+    tp_send_ack(&t, t.stack_nxt);
+    ts_time acked_at = t.now;
+    const struct tp_seg *p = tp_run_until_segment(&t, t.now + TS_SEC(60));
+    cr_assert_not_null(p);
+    cr_assert_eq(p->h.seq, t.stack_nxt - 1, "a keep-alive probe: SND.NXT - 1");
+    cr_assert_eq(p->len, 0);
+    cr_assert_eq(p->when, acked_at + TS_SEC(10));
+}
+
+/* ---- MUST-23 ------------------------------------------------------------------------------------------ */
+
+/* An active open from the stack to the peer, nobody answering. */
+static void connect_unanswered(void)
+{
+    int err;
+    t.pcb = ts_pcb_open(t.f.st, TS_PCB_TCP, &err);
+    cr_assert_not_null(t.pcb);
+    struct ts_sockaddr remote = {FX_PEER_IP, TP_PEER_PORT};
+    cr_assert_eq(ts_pcb_connect(t.pcb, t.now, &remote), -EINPROGRESS);
+}
+
+Test(conformance_fixes, must_23_by_default_an_unanswered_syn_is_retransmitted_for_at_least_3_minutes)
+{
+    start(NULL);
+    ts_time t0 = t.now;
+    connect_unanswered();
+    cr_assert_eq(tp_next(&t)->h.flags, TCP_SYN);
+    for (unsigned i = 0; i < 7; i++) {
+        const struct tp_seg *s = tp_run_until_segment(&t, t0 + TS_SEC(180));
+        cr_assert_not_null(s, "retransmission %u within 3 minutes", i + 1);
+        cr_assert_eq(s->h.flags, TCP_SYN);
+    }
+    /* Three minutes after the first SYN the connect is still going on... */
+    tp_advance(&t, t0 + TS_SEC(180));
+    cr_assert_eq(tp_state(&t), TS_TCP_SYN_SENT);
+    cr_assert_eq(ts_pcb_take_error(t.pcb), 0);
+    /* ...and fails 120 s (the RTO's maximum) after the seventh retransmission at 127 s: at 247 s. */
+    cr_assert_null(tp_run_until_segment(&t, t0 + TS_SEC(247) - 1));
+    cr_assert_eq(tp_state(&t), TS_TCP_SYN_SENT);
+    tp_advance(&t, t0 + TS_SEC(247));
+    cr_assert_eq(tp_state(&t), TS_TCP_CLOSED);
+    cr_assert_eq(ts_pcb_take_error(t.pcb), ETIMEDOUT);
+    cr_assert_eq(fx_counter(&t.f, "tcp.timeouts"), 1);
+    struct ts_stack_config cfg;
+    ts_stack_config_init(&cfg);
+    cr_assert_eq(cfg.timing.tcp_syn_retries, 7, "the default");
+}
