@@ -225,6 +225,8 @@ static int set_tcp_level(struct ts_sock *sock, int optname, const void *optval, 
         return set_core_int(sock, TS_OPT_KEEPCNT, optval, optlen);
     case TCP_MAXSEG:
         return set_core_int(sock, TS_OPT_MAXSEG, optval, optlen);
+    case TCP_USER_TIMEOUT:
+        return set_core_int(sock, TS_OPT_USER_TIMEOUT, optval, optlen);
     case TCP_CONGESTION:
         return set_congestion(sock, optval, optlen);
     default:
@@ -329,9 +331,15 @@ static int get_socket_level(struct ts_sock *sock, int optname, void *optval, soc
         return write_timeout(sock->rcvtimeo, optval, optlen);
     case SO_SNDTIMEO:
         return write_timeout(sock->sndtimeo, optval, optlen);
-    case SO_ERROR:
-        /* Reading SO_ERROR clears it (POSIX). */
-        return write_int(ts_pcb_take_error(sock->pcb), optval, optlen);
+    case SO_ERROR: {
+        /* Reading SO_ERROR clears it (POSIX). With no hard error pending, a TCP connection's soft error
+         * (RFC 9293 3.8.4 MUST-47: an ICMP unreachable that did not abort it) is read and cleared, as
+         * Linux does; the connection goes on. */
+        int err = ts_pcb_take_error(sock->pcb);
+        if (err == 0)
+            err = ts_pcb_take_soft_error(sock->pcb);
+        return write_int(err, optval, optlen);
+    }
     case SO_TYPE:
         return write_int(sock->type, optval, optlen);
     default:
@@ -394,6 +402,8 @@ static int get_tcp_level(struct ts_sock *sock, int optname, void *optval, sockle
         return get_core_option(sock, TS_OPT_KEEPCNT, optval, optlen);
     case TCP_MAXSEG:
         return get_core_option(sock, TS_OPT_MAXSEG, optval, optlen);
+    case TCP_USER_TIMEOUT:
+        return get_core_option(sock, TS_OPT_USER_TIMEOUT, optval, optlen);
     case TCP_CONGESTION:
         return get_congestion(sock, optval, optlen);
     case TCP_INFO:

@@ -103,6 +103,7 @@ struct ts_pcb {
     bool keepalive;
     unsigned keepidle, keepintvl, keepcnt; /* seconds, seconds, probes */
     uint16_t user_mss;
+    unsigned user_timeout_ms;   /* TS_OPT_USER_TIMEOUT, 0 = the stack's retry counts */
 };
 
 /* ---- the stack ------------------------------------------------------------------------ */

@@ -124,6 +124,7 @@ int ts_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 /* SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_ERROR, SO_TYPE,
  *             SO_KEEPALIVE, SO_LINGER, SO_ACCEPTCONN.
  * IPPROTO_TCP: TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, TCP_INFO,
+ *             TCP_USER_TIMEOUT (ms, 0 = the stack's retry counts; Linux's semantics),
  *             TCP_CONGESTION ("cubic" or "reno", a string as on Linux).
  * IPPROTO_IP: IP_TTL, IP_MTU_DISCOVER (IP_PMTUDISC_DO sets DF),
  *             IP_RECVTTL and IP_RECVTOS (int booleans: ts_recvmsg control messages). */

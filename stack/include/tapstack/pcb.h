@@ -101,6 +101,13 @@ ssize_t ts_pcb_recvfrom(struct ts_pcb *pcb, void *buf, size_t cap, struct ts_soc
 uint32_t ts_pcb_events(const struct ts_pcb *pcb);
 /* Returns and clears the pending asynchronous error (positive errno), or 0. */
 int ts_pcb_take_error(struct ts_pcb *pcb);
+/*
+ * Returns and clears the soft error a TCP connection remembers (RFC 9293 3.8.4 MUST-47, RFC 1122
+ * 4.2.3.9): an ICMP unreachable or time exceeded about its segments that did not abort it, e.g.
+ * EHOSTUNREACH; 0 if none. The connection goes on. Should it then time out, the error reported is
+ * this one rather than ETIMEDOUT (as Linux). SO_ERROR reads it when no hard error is pending.
+ */
+int ts_pcb_take_soft_error(struct ts_pcb *pcb);
 
 int ts_pcb_local(const struct ts_pcb *pcb, struct ts_sockaddr *out);
 /* -ENOTCONN if not connected. */
@@ -121,6 +128,10 @@ enum ts_pcb_option {
     TS_OPT_KEEPCNT,     /* unanswered probes before ETIMEDOUT */
     TS_OPT_CONGESTION,  /* enum ts_tcp_congestion */
     TS_OPT_MAXSEG,      /* bytes: caps the MSS we send and use */
+    /* milliseconds sent data (or a SYN) may stay unacknowledged before the connection is aborted with
+     * ETIMEDOUT, replacing the retransmission count (RFC 9293 3.8.3 R2, MUST-21; Linux's TCP_USER_TIMEOUT);
+     * 0 = the stack's tcp_data_retries / tcp_syn_retries */
+    TS_OPT_USER_TIMEOUT,
 };
 
 enum ts_tcp_congestion { TS_CC_CUBIC = 0, TS_CC_RENO = 1 };
