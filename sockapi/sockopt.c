@@ -2,7 +2,7 @@
  * ts_setsockopt / ts_getsockopt, and ts_tcp_info.
  *
  * Options map onto the core's ts_pcb_setopt where the core implements them
- * (SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_KEEPALIVE, IP_TTL, DF
+ * (SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_KEEPALIVE, IP_TTL, IP_TOS, DF
  * through IP_MTU_DISCOVER, the IPPROTO_TCP options); timeouts, SO_TYPE,
  * SO_LINGER, the IP_MTU_DISCOVER mode and the IP_RECVTTL / IP_RECVTOS
  * switches (read by ts_recvmsg) live in the socket object. SO_KEEPALIVE and
@@ -181,6 +181,10 @@ static int set_ip_level(struct ts_sock *sock, int optname, const void *optval, s
         return set_flag(&sock->recvttl, optval, optlen);
     case IP_RECVTOS:
         return set_flag(&sock->recvtos, optval, optlen);
+    case IP_TOS:
+        return set_core_int(sock, TS_OPT_TOS, optval, optlen);
+    case IP_PKTINFO:
+        return set_flag(&sock->pktinfo, optval, optlen);
     default:
         return -ENOPROTOOPT;
     }
@@ -358,6 +362,10 @@ static int get_ip_level(struct ts_sock *sock, int optname, void *optval, socklen
         return write_int(sock->recvttl, optval, optlen);
     case IP_RECVTOS:
         return write_int(sock->recvtos, optval, optlen);
+    case IP_TOS:
+        return get_core_option(sock, TS_OPT_TOS, optval, optlen);
+    case IP_PKTINFO:
+        return write_int(sock->pktinfo, optval, optlen);
     default:
         return -ENOPROTOOPT;
     }

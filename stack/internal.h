@@ -80,6 +80,7 @@ struct ts_pcb {
     bool broadcast;
     bool dontfrag;
     uint8_t ttl;
+    uint8_t tos;         /* IP_TOS */
     size_t rcvbuf;
     size_t sndbuf;
     struct pbuf_queue rxq; /* received datagrams; ->peer_addr/peer_port hold the source */

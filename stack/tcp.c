@@ -178,6 +178,9 @@ int tcp_user_connect(struct ts_pcb *pcb, ts_time now, const struct ts_sockaddr *
         if (err != 0)
             return err == -EADDRINUSE ? -EADDRNOTAVAIL : err;
     }
+    /* The connection's local address is now fixed: getsockname reports it, not 0.0.0.0 (as Linux). */
+    if (pcb->local.addr == 0)
+        pcb->local.addr = st->cfg.addr;
     struct tcp_conn *c = tcp_conn_new(pcb);
     if (c == NULL)
         return -ENOMEM;

@@ -117,6 +117,7 @@ static struct tcp_conn *tcp_child_new(struct ts_stack *st, struct ts_pcb *listen
     pcb->rcvbuf = listener->rcvbuf;
     pcb->sndbuf = listener->sndbuf;
     pcb->ttl = listener->ttl;
+    pcb->tos = listener->tos;
     pcb->congestion = listener->congestion;
     pcb->nodelay = listener->nodelay;
     pcb->keepalive = listener->keepalive;

@@ -120,6 +120,9 @@ enum ts_pcb_option {
     TS_OPT_SNDBUF,    /* bytes; UDP keeps no send queue, recorded for getsockopt */
     TS_OPT_TTL,       /* IP_TTL, 1..255 */
     TS_OPT_DONTFRAG,  /* set DF on outgoing datagrams; larger than the MTU fails with EMSGSIZE */
+    TS_OPT_TOS,       /* IP_TOS, 0..255: the TOS / DS field of every datagram sent (RFC 1122 3.2.1.6,
+                       * RFC 9293 MUST-48); on TCP only the DSCP bits are the user's, the two ECN bits
+                       * (RFC 3168) stay the stack's, as on Linux */
     /* TCP only */
     TS_OPT_NODELAY,     /* bool: no Nagle (RFC 896) */
     TS_OPT_KEEPALIVE,   /* bool (RFC 9293 3.8.4 / RFC 1122 4.2.3.6) */
@@ -280,12 +283,14 @@ size_t ts_stack_tcp_views(const struct ts_stack *st, struct ts_tcp_view *out, si
 /* Bytes of the next datagram, or -EAGAIN (FIONREAD-like). */
 ssize_t ts_pcb_next_size(const struct ts_pcb *pcb);
 
-/* What the IP header said about the next queued datagram (for IP_RECVTTL / IP_RECVTOS and ping's ttl=). */
+/* What the IP header said about the next queued datagram (for IP_RECVTTL / IP_RECVTOS / IP_PKTINFO and
+ * ping's ttl=). */
 struct ts_dgram_info {
     struct ts_sockaddr from;
     size_t len;
     uint8_t ttl;
     uint8_t tos;
+    ts_ipv4_addr to; /* RFC 1122 4.1.3.5: the specific destination, our address or a broadcast one */
 };
 /* Fills info for the datagram the next ts_pcb_recvfrom returns; -EAGAIN if none is queued. */
 int ts_pcb_peek_info(const struct ts_pcb *pcb, struct ts_dgram_info *info);
