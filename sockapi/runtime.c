@@ -85,7 +85,8 @@ static void feed_frames(struct ts_net *net, struct runtime_state *rs, ts_time no
     for (int i = 0; i < TS_RUNTIME_RX_BATCH; i++) {
         size_t len = 0;
         ts_time when = now;
-        int rc = ts_netdev_receive(net->dev, now, net->rxbuf, TS_NETDEV_MAX_FRAME, &len, &when);
+        struct ts_frame_meta meta;
+        int rc = ts_netdev_receive_meta(net->dev, now, net->rxbuf, TS_NETDEV_MAX_FRAME, &len, &when, &meta);
         if (rc == 0 || rc == -EAGAIN || rc == -EINTR)
             return;
         if (rc == -ENODATA) {
@@ -97,7 +98,7 @@ static void feed_frames(struct ts_net *net, struct runtime_state *rs, ts_time no
             return;
         }
         /* The live clock, not `when`: the core must see time move forward only. */
-        ts_stack_input(net->st, now, net->rxbuf, len);
+        ts_stack_input_meta(net->st, now, net->rxbuf, len, &meta);
     }
 }
 
