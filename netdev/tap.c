@@ -166,6 +166,12 @@ static int tap_read_frame(struct tap_dev *tap, uint8_t *buf, size_t cap, size_t 
     return 1;
 }
 
+/* Ethernet II carrying IPv4 carrying TCP (no VLAN tag: the kernel gives a TAP untagged frames). */
+static bool tap_frame_is_ipv4_tcp(const uint8_t *frame, size_t len)
+{
+    return len >= 14 + 20 && frame[12] == 0x08 && frame[13] == 0x00 && frame[14 + 9] == 6;
+}
+
 static int tap_receive_meta(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len,
                             ts_time *when, struct ts_frame_meta *meta)
 {
@@ -186,6 +192,13 @@ static int tap_receive_meta(struct ts_netdev *dev, ts_time now, uint8_t *buf, si
     }
     if (rc != 1)
         return rc;
+    /*
+     * The promise pays only for bulk TCP. Anything else (UDP, mostly) is completed here: an ICMP
+     * error the stack sends about a datagram quotes its header, checksum included, and must quote
+     * the value the wire would have carried.
+     */
+    if ((meta->flags & TS_FRAME_CSUM_PARTIAL) && !tap_frame_is_ipv4_tcp(buf, got))
+        (void)ts_netdev_complete_checksum(buf, got, meta);
     *len = got;
     *when = now;
     return 1;

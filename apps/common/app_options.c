@@ -373,7 +373,7 @@ int ts_app_parse(const struct ts_app_desc *desc, int argc, char **argv, struct t
             print_help(desc);
             return TS_APP_EXIT_OK;
         }
-        int rc = ret >= OPT_DEV && ret <= OPT_STATS ? handle_common(desc, ret, optarg, o, &addr_given)
+        int rc = ret >= OPT_DEV && ret <= OPT_OFFLOAD ? handle_common(desc, ret, optarg, o, &addr_given)
                                                      : desc->handle(desc->ctx, ret, optarg);
         if (rc < 0)
             return TS_APP_EXIT_USAGE;
