@@ -6,8 +6,9 @@
  *     lock; deadline = min(stack deadline, device deadline); unlock
  *     poll(device wait_fd, wake eventfd) until that deadline (at most 1 s)
  *     lock; now = ts_monotonic_now()
- *       receive up to TS_RUNTIME_RX_BATCH frames -> ts_stack_input
+ *       receive up to TS_RUNTIME_RX_BATCH frames -> ts_stack_input_meta
  *       ts_netdev_poll; ts_stack_poll
+ *       one broadcast for every socket event of the batch
  *     unlock
  *
  * Socket calls run in application threads between iterations (they take the
@@ -122,9 +123,15 @@ static void *runtime_main(void *arg)
         if (net->stopping)
             break;
         now = ts_monotonic_now();
+        net->in_batch = true;
         feed_frames(net, &rs, now);
         ts_netdev_poll(net->dev, now);
         ts_stack_poll(net->st, now);
+        net->in_batch = false;
+        if (net->events_deferred) {
+            net->events_deferred = false;
+            pthread_cond_broadcast(&net->cond);
+        }
     }
     pthread_mutex_unlock(&net->lock);
     return NULL;
