@@ -548,10 +548,15 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         }
         seq = c->rcv_nxt;
     }
-    /* Trim what lies beyond the window (the FIN with it). */
-    uint32_t wnd = c->rcv.cap - c->rcv.len;
-    if (len > wnd) {
-        len = wnd;
+    /*
+     * Trim what lies beyond the buffer's right edge, RCV.NXT plus its free space (the FIN with it).
+     * Measured from RCV.NXT, not from this segment: an out-of-order segment kept past that edge
+     * could not be delivered when the gap fills, and would be lost after being acknowledged.
+     */
+    uint32_t wnd = (uint32_t)(c->rcv.cap - c->rcv.len);
+    uint32_t room = SEQ_LT(seq, c->rcv_nxt + wnd) ? c->rcv_nxt + wnd - seq : 0;
+    if (len > room) {
+        len = room;
         fin = false;
     }
     if (len == 0 && !fin)

@@ -223,3 +223,32 @@ Test(offload, netdev_link_advertises_offloads_only_for_a_device_that_takes_metad
     ts_netdev_destroy(a);
     ts_netdev_destroy(b);
 }
+
+/*
+ * Super-segments make this likely: one arrives out of order and reaches past RCV.NXT plus the free
+ * buffer. Only what fits behind the gap may be kept, or bytes acknowledged after the gap fills
+ * would never reach the application.
+ */
+Test(offload, out_of_order_data_past_the_buffer_edge_is_trimmed_and_nothing_acknowledged_is_lost)
+{
+    struct ts_stack_config cfg;
+    fx_default_config(&cfg);
+    cfg.limits.tcp_rcvbuf_default = 8192;
+    tp_init(&t, &cfg);
+    open_connection();
+    static uint8_t data[1000 + 8192];
+    tp_pattern(data, sizeof data, 8);
+    uint32_t start = t.peer_nxt;
+    /* [1000, 9192) first: out of order and 1000 bytes past the 8192-byte buffer's edge. */
+    tp_send(&t, TCP_ACK | TCP_PSH, start + 1000, t.stack_nxt, data + 1000, 8192);
+    tp_expect(&t, TCP_ACK, t.stack_nxt, start);
+    /* Then the gap. */
+    tp_send(&t, TCP_ACK | TCP_PSH, start, t.stack_nxt, data, 1000);
+    const struct tp_seg *ack = tp_expect(&t, TCP_ACK, t.stack_nxt, start + 8192);
+    uint32_t acked = ack->h.ack - start;
+    static uint8_t got[sizeof data];
+    cr_assert_eq(ts_pcb_recv(t.pcb, t.now, got, sizeof got, false), (ssize_t)acked,
+                 "every acknowledged byte must be readable");
+    cr_assert_eq(memcmp(got, data, acked), 0);
+    tp_fini(&t);
+}
