@@ -305,7 +305,8 @@ static int tap_attach(int fd, const char *name, bool vnet_hdr, char actual[IFNAM
         actual[IFNAMSIZ - 1] = '\0';
         return 0;
     }
-    switch (errno) {
+    int err = errno;
+    switch (err) {
     case EBUSY:
         ts_netdev_errorf(errbuf, errlen, "TAP interface %s is busy: another process has it open", name);
         break;
@@ -322,6 +323,7 @@ static int tap_attach(int fd, const char *name, bool vnet_hdr, char actual[IFNAM
         ts_netdev_errorf(errbuf, errlen, "cannot attach TAP interface %s: %s", name, strerror(errno));
         break;
     }
+    errno = err; /* the caller tells a refused flag (EINVAL) from other failures */
     return -1;
 }
 
@@ -347,6 +349,20 @@ static int tap_read_mtu(const char *name, size_t *mtu, char *errbuf, size_t errl
     close(sock);
     *mtu = (size_t)ifr.ifr_mtu;
     return 0;
+}
+
+/* A kernel without virtio-net headers on TAPs refuses the flag (EINVAL): then attach without offloads. */
+static int tap_attach_with_fallback(int fd, const char *name, bool *offload, char actual[IFNAMSIZ], char *errbuf,
+                                    size_t errlen)
+{
+    if (*offload) {
+        if (tap_attach(fd, name, true, actual, errbuf, errlen) == 0)
+            return 0;
+        if (errno != EINVAL)
+            return -1;
+        *offload = false;
+    }
+    return tap_attach(fd, name, false, actual, errbuf, errlen);
 }
 
 /*
@@ -385,7 +401,8 @@ struct ts_netdev *ts_tap_open_offload(const char *name, bool offload, char *errb
     fd = tap_open_tun(errbuf, errlen);
     if (fd < 0)
         return NULL;
-    if (tap_attach(fd, name, offload, actual, errbuf, errlen) < 0 || tap_read_mtu(actual, &mtu, errbuf, errlen) < 0) {
+    if (tap_attach_with_fallback(fd, name, &offload, actual, errbuf, errlen) < 0 ||
+        tap_read_mtu(actual, &mtu, errbuf, errlen) < 0) {
         close(fd);
         return NULL;
     }
