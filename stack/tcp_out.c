@@ -304,6 +304,9 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         uint32_t len = available < send_room ? available : send_room;
         if (len > usable)
             len = usable;
+        /* RFC 896 / RFC 9293 3.8.6.2.1: a super-segment's short tail leaves only where it could leave alone. */
+        if (len > room && len % room != 0 && !tcp_may_send_now(c, len % room, available - (len - len % room)))
+            len -= len % room;
         /* The FIN rides on the segment that carries the last byte (or alone), once, or again after a timeout. */
         bool fin_now = c->fin_queued && c->snd_nxt + len == end && (!c->fin_sent || c->snd_nxt + len == c->fin_seq);
         if (len == 0 && !fin_now)

@@ -252,3 +252,22 @@ Test(offload, out_of_order_data_past_the_buffer_edge_is_trimmed_and_nothing_ackn
     cr_assert_eq(memcmp(got, data, acked), 0);
     tp_fini(&t);
 }
+
+/* RFC 896: with data in flight, the short tail of what is queued waits for the ACK, super-segment or not. */
+Test(offload, nagle_holds_a_super_segments_short_tail_while_data_is_in_flight)
+{
+    tp_init_offload(&t, NULL, TS_LINK_TX_CSUM | TS_LINK_TSO4, 65535);
+    open_connection();
+    static uint8_t data[1000 + 3 * 1448 + 552];
+    tp_pattern(data, sizeof data, 9);
+    cr_assert_eq(ts_pcb_send(t.pcb, t.now, data, 1000), 1000);
+    cr_assert_eq(t.f.sent_count, t.next_frame + 1, "the first small segment goes at once (nothing in flight)");
+    t.next_frame = t.f.sent_count;
+    cr_assert_eq(ts_pcb_send(t.pcb, t.now, data + 1000, sizeof data - 1000), (ssize_t)(sizeof data - 1000));
+    cr_assert_eq(t.f.sent_count, t.next_frame + 1, "one super-segment, and the tail held back");
+    const struct fx_frame *fr = sent_frame(t.next_frame);
+    size_t payload = fr->len - ETH_IP_LEN - (size_t)(fr->data[ETH_IP_LEN + 12] >> 4) * 4;
+    cr_assert_eq(payload, 3 * 1448);
+    cr_assert_eq(fr->meta.gso_size, 1448);
+    tp_fini(&t);
+}
