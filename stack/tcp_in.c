@@ -113,14 +113,15 @@ void tcp_apply_syn_options(struct ts_stack *st, ts_time now, struct tcp_conn *c,
 
 /* ---- RFC 5961 challenge ACKs ----------------------------------------------------- */
 
-/* RFC 5961 7: challenge ACKs are rate limited (Linux: 1000 a second per host, here per stack). */
+/* RFC 5961 7: challenge ACKs are rate limited (limits.tcp_challenge_acks_per_sec; Linux: 1000 a second
+ * per host, here per stack), so a blind attacker cannot turn us into an ACK amplifier. */
 static void tcp_challenge_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const char *why)
 {
     if (now - st->tcp_challenge_window_start >= TS_SEC(1)) {
         st->tcp_challenge_window_start = now;
         st->tcp_challenge_acks = 0;
     }
-    if (st->tcp_challenge_acks >= 1000) {
+    if (st->tcp_challenge_acks >= st->cfg.limits.tcp_challenge_acks_per_sec) {
         st->counters.tcp.challenge_acks_limited++;
         return;
     }
