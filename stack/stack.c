@@ -42,6 +42,7 @@ void ts_stack_config_init(struct ts_stack_config *cfg)
     cfg->timing.tcp_data_retries = 15;
     cfg->timing.tcp_delack = TS_MSEC(200);
     cfg->timing.tcp_fin_wait2_timeout = TS_SEC(60);
+    cfg->timing.tcp_oow_ack_interval = TS_MSEC(500); /* Linux's net.ipv4.tcp_invalid_ratelimit */
     cfg->timing.tcp_keepidle = TS_SEC(7200); /* RFC 1122 4.2.3.6: at least two hours by default */
     cfg->timing.tcp_keepintvl = TS_SEC(75);
     cfg->timing.tcp_keepcnt = 9;

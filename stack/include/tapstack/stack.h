@@ -113,6 +113,8 @@ struct ts_stack_timing {
     unsigned tcp_data_retries;    /* data retransmissions in a row before ETIMEDOUT (RFC 1122 4.2.3.5 R2) */
     ts_time tcp_delack;           /* delayed-ACK timer (at most 500 ms, RFC 1122 4.2.3.2) */
     ts_time tcp_fin_wait2_timeout;/* an orphaned FIN-WAIT-2 connection gives up after this */
+    ts_time tcp_oow_ack_interval; /* per connection, at most one ACK this often answers unacceptable
+                                     segments without data (Linux's tcp_invalid_ratelimit); 0: no limit */
     ts_time tcp_keepidle, tcp_keepintvl;
     unsigned tcp_keepcnt;
 };
