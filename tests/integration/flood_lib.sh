@@ -11,6 +11,7 @@ fl_setup() {
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   TS_FLOOD=${TS_FLOOD:-$here/../../build/tests/integration/tools/ts-flood}
   [[ -x "$TS_FLOOD" ]] || it_fail "$TS_FLOOD is missing: build the tests first (or set TS_FLOOD)"
+  # shellcheck disable=SC2034 # used by the tests that source this file
   FL_PEER="$here/flood_peer.py"
 }
 

@@ -15,6 +15,7 @@ it_require_tools valgrind python3 nc cmp head
 it_setup
 stack=(--dev tap0 --addr "$IT_STACK_ADDR/$IT_PREFIX")
 # --fair-sched: the runtime thread and the app's thread take turns, so timers are not starved.
+# shellcheck disable=SC2054 # the commas belong to valgrind's option
 vg=(valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --fair-sched=yes)
 
 # vg_check NAME STATUS: the app's exit status and valgrind's log for NAME.
