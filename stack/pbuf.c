@@ -75,6 +75,7 @@ struct ts_pbuf *pbuf_alloc_pooled(struct ts_stack *st, size_t headroom, size_t l
     pb->tx_gso_size = 0;
     st->pbufs_in_use++;
     st->counters.mem.pbuf_allocs++;
+    mem_note_high_water(st);
     return pb;
 }
 
