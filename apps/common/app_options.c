@@ -62,12 +62,9 @@ static const char common_help[] =
     "  --pcap FILE          capture what the stack sends and receives into FILE (pcap)\n"
     "  --impair SPEC        impair the link both ways, seeded from --seed, e.g.\n"
     "                       loss=3%,reorder=10%,dup=1%,corrupt=0.1%,delay=1ms\n"
-    "  --stats              print non-zero counters and memory/limit usage on exit
-"
-    "  --offload on|off     TAP checksum offload and TCP segmentation offload (TSO), when
-"
-    "                       the kernel offers them (default on; always off under --impair)
-"
+    "  --stats              print non-zero counters and memory/limit usage on exit\n"
+    "  --offload on|off     TAP checksum offload and TCP segmentation offload (TSO), when\n"
+    "                       the kernel offers them (default on; always off under --impair)\n"
     "  -h, --help           show this help and exit\n"
     "\n"
     "Needs CAP_NET_ADMIN for the TAP device (root, or a network namespace you own).\n"
