@@ -48,7 +48,7 @@
     X(drop_listen_overflow) X(drop_bad_cookie) X(drop_ooo_full) X(drop_after_shutdown) X(drop_syn_sent_bad)     \
     X(drop_data_after_close) X(drop_syn_fin) X(drop_icmp_out_of_window)
 
-#define TS_SOCK_COUNTERS(X) X(opened) X(closed) X(errors_reported)
+#define TS_SOCK_COUNTERS(X) X(opened) X(closed) X(errors_reported) X(lookups) X(lookup_probes)
 
 #define TS_MEM_COUNTERS(X) X(pbuf_allocs) X(pbuf_frees) X(drop_no_memory)
 

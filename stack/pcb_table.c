@@ -1,0 +1,400 @@
+/*
+ * Finding pcbs without walking them all (issue 6: "connection lookup by hash").
+ *
+ *   st->pcb_by_id      every pcb by its id (a queued packet names its sender by id)
+ *   st->tcp_conns      TCP connections by (local port, remote address, remote port)
+ *   st->tcp_listeners  TCP listeners by local port
+ *   st->port_groups    bound pcbs by (type, local port): bind conflicts, ephemeral ports, UDP and ping demux
+ *
+ * The tables chain through pointers inside the pcb (no allocation per entry) and
+ * double their bucket array when they hold more entries than buckets, so a
+ * lookup examines about one pcb whatever the count. Keys an attacker can pick
+ * (the remote address and port) go through SipHash keyed per stack from the
+ * seed, so nobody can aim many connections at one bucket (hash flooding).
+ * A bucket array that cannot grow (no memory) only makes chains longer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "tcp.h"
+
+#define TABLE_MIN_BUCKETS 16u
+
+/* ---- keys ------------------------------------------------------------------------------- */
+
+static uint64_t key_hash(const struct ts_stack *st, uint64_t key)
+{
+    uint8_t bytes[8];
+    for (int i = 0; i < 8; i++)
+        bytes[i] = (uint8_t)(key >> (8 * i));
+    return siphash24(st->pcb_hash_key, bytes, sizeof bytes);
+}
+
+static uint64_t conn_key_hash(const struct ts_stack *st, uint16_t lport, ts_ipv4_addr remote, uint16_t rport)
+{
+    return key_hash(st, ((uint64_t)remote << 32) | ((uint64_t)rport << 16) | lport);
+}
+
+static uint64_t conn_hash(const struct ts_stack *st, const struct ts_pcb *pcb)
+{
+    return conn_key_hash(st, pcb->local.port, pcb->remote.addr, pcb->remote.port);
+}
+
+static uint64_t port_key_hash(const struct ts_stack *st, enum ts_pcb_type type, uint16_t port)
+{
+    return key_hash(st, ((uint64_t)type << 16) | port);
+}
+
+static uint64_t listener_hash(const struct ts_stack *st, const struct ts_pcb *pcb)
+{
+    return port_key_hash(st, TS_PCB_TCP, pcb->local.port);
+}
+
+/* Ids are ours, handed out in sequence: they spread over the buckets as they are. */
+static uint64_t id_hash(const struct ts_stack *st, const struct ts_pcb *pcb)
+{
+    (void)st;
+    return pcb->id;
+}
+
+/* ---- the generic chained table ------------------------------------------------------------ */
+
+static struct ts_pcb **link_of(const struct pcb_table *t, struct ts_pcb *pcb)
+{
+    return (struct ts_pcb **)(void *)((char *)pcb + t->link);
+}
+
+static void table_init(struct pcb_table *t, size_t link, uint64_t (*hash)(const struct ts_stack *, const struct ts_pcb *))
+{
+    memset(t, 0, sizeof *t);
+    t->link = link;
+    t->hash = hash;
+}
+
+static void table_free(struct ts_stack *st, struct pcb_table *t)
+{
+    if (t->buckets != NULL)
+        st->mem_in_use -= (t->mask + 1) * sizeof *t->buckets;
+    free(t->buckets);
+    t->buckets = NULL;
+    t->mask = 0;
+    t->count = 0;
+}
+
+/* Rehashes into twice the buckets (or the first ones). Keeps the old array if memory runs out. */
+static void table_grow(struct ts_stack *st, struct pcb_table *t)
+{
+    size_t old_n = t->buckets != NULL ? t->mask + 1 : 0;
+    size_t n = old_n ? old_n * 2 : TABLE_MIN_BUCKETS;
+    struct ts_pcb **buckets = calloc(n, sizeof *buckets);
+    if (buckets == NULL)
+        return;
+    for (size_t i = 0; i < old_n; i++) {
+        for (struct ts_pcb *p = t->buckets[i], *next; p != NULL; p = next) {
+            next = *link_of(t, p);
+            size_t b = (size_t)(t->hash(st, p) & (n - 1));
+            *link_of(t, p) = buckets[b];
+            buckets[b] = p;
+        }
+    }
+    if (t->buckets != NULL)
+        st->mem_in_use -= old_n * sizeof *t->buckets;
+    free(t->buckets);
+    t->buckets = buckets;
+    t->mask = n - 1;
+    st->mem_in_use += n * sizeof *buckets;
+}
+
+/* Fails (-ENOMEM) only when not even the first bucket array can be had. */
+static int table_insert(struct ts_stack *st, struct pcb_table *t, struct ts_pcb *pcb)
+{
+    if (t->buckets == NULL || t->count >= t->mask + 1)
+        table_grow(st, t);
+    if (t->buckets == NULL) {
+        st->counters.mem.drop_no_memory++;
+        return -ENOMEM;
+    }
+    size_t b = (size_t)(t->hash(st, pcb) & t->mask);
+    *link_of(t, pcb) = t->buckets[b];
+    t->buckets[b] = pcb;
+    t->count++;
+    return 0;
+}
+
+static void table_remove(struct ts_stack *st, struct pcb_table *t, struct ts_pcb *pcb)
+{
+    size_t b = (size_t)(t->hash(st, pcb) & t->mask);
+    for (struct ts_pcb **pp = &t->buckets[b]; *pp != NULL; pp = link_of(t, *pp)) {
+        if (*pp == pcb) {
+            *pp = *link_of(t, pcb);
+            *link_of(t, pcb) = NULL;
+            t->count--;
+            return;
+        }
+    }
+}
+
+static struct ts_pcb *table_first(const struct pcb_table *t, uint64_t hash)
+{
+    return t->buckets != NULL ? t->buckets[hash & t->mask] : NULL;
+}
+
+static struct ts_pcb *table_next(const struct pcb_table *t, struct ts_pcb *pcb)
+{
+    return *link_of(t, pcb);
+}
+
+/* ---- port groups ------------------------------------------------------------------------ */
+
+struct port_group {
+    struct port_group *next;   /* in its bucket */
+    struct ts_pcb *members;    /* highest id (newest pcb) first: the order the old list scan had */
+    unsigned count;
+    uint16_t port;
+    enum ts_pcb_type type;
+};
+
+static struct port_group *group_find(const struct ts_stack *st, enum ts_pcb_type type, uint16_t port)
+{
+    if (st->port_groups == NULL)
+        return NULL;
+    uint64_t h = port_key_hash(st, type, port);
+    for (struct port_group *g = st->port_groups[h & st->port_group_mask]; g != NULL; g = g->next)
+        if (g->type == type && g->port == port)
+            return g;
+    return NULL;
+}
+
+static void groups_grow(struct ts_stack *st)
+{
+    size_t old_n = st->port_groups != NULL ? st->port_group_mask + 1 : 0;
+    size_t n = old_n ? old_n * 2 : TABLE_MIN_BUCKETS;
+    struct port_group **buckets = calloc(n, sizeof *buckets);
+    if (buckets == NULL)
+        return;
+    for (size_t i = 0; i < old_n; i++) {
+        for (struct port_group *g = st->port_groups[i], *next; g != NULL; g = next) {
+            next = g->next;
+            size_t b = (size_t)(port_key_hash(st, g->type, g->port) & (n - 1));
+            g->next = buckets[b];
+            buckets[b] = g;
+        }
+    }
+    st->mem_in_use -= old_n * sizeof *buckets;
+    free(st->port_groups);
+    st->port_groups = buckets;
+    st->port_group_mask = n - 1;
+    st->mem_in_use += n * sizeof *buckets;
+}
+
+static struct port_group *group_get(struct ts_stack *st, enum ts_pcb_type type, uint16_t port)
+{
+    struct port_group *g = group_find(st, type, port);
+    if (g != NULL)
+        return g;
+    if (st->port_groups == NULL || st->port_group_count >= st->port_group_mask + 1)
+        groups_grow(st);
+    if (st->port_groups == NULL)
+        return NULL;
+    g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return NULL;
+    st->mem_in_use += sizeof *g;
+    g->type = type;
+    g->port = port;
+    size_t b = (size_t)(port_key_hash(st, type, port) & st->port_group_mask);
+    g->next = st->port_groups[b];
+    st->port_groups[b] = g;
+    st->port_group_count++;
+    return g;
+}
+
+static void group_release(struct ts_stack *st, struct port_group *g)
+{
+    size_t b = (size_t)(port_key_hash(st, g->type, g->port) & st->port_group_mask);
+    for (struct port_group **gp = &st->port_groups[b]; *gp != NULL; gp = &(*gp)->next) {
+        if (*gp == g) {
+            *gp = g->next;
+            break;
+        }
+    }
+    st->port_group_count--;
+    st->mem_in_use -= sizeof *g;
+    free(g);
+}
+
+int pcb_port_join(struct ts_pcb *pcb)
+{
+    struct ts_stack *st = pcb->st;
+    struct port_group *g = group_get(st, pcb->type, pcb->local.port);
+    if (g == NULL) {
+        st->counters.mem.drop_no_memory++;
+        return -ENOMEM;
+    }
+    /* Keep newest first; a pcb bound long after it was opened walks past the newer ones. */
+    struct ts_pcb *prev = NULL, *next = g->members;
+    while (next != NULL && next->id > pcb->id) {
+        prev = next;
+        next = next->group_next;
+    }
+    pcb->group_prev = prev;
+    pcb->group_next = next;
+    if (next != NULL)
+        next->group_prev = pcb;
+    if (prev != NULL)
+        prev->group_next = pcb;
+    else
+        g->members = pcb;
+    pcb->group = g;
+    g->count++;
+    return 0;
+}
+
+static void pcb_port_leave(struct ts_pcb *pcb)
+{
+    struct port_group *g = pcb->group;
+    if (g == NULL)
+        return;
+    if (pcb->group_prev != NULL)
+        pcb->group_prev->group_next = pcb->group_next;
+    else
+        g->members = pcb->group_next;
+    if (pcb->group_next != NULL)
+        pcb->group_next->group_prev = pcb->group_prev;
+    pcb->group = NULL;
+    pcb->group_next = pcb->group_prev = NULL;
+    if (--g->count == 0)
+        group_release(pcb->st, g);
+}
+
+struct ts_pcb *pcb_port_members(struct ts_stack *st, enum ts_pcb_type type, uint16_t port)
+{
+    st->counters.sock.lookups++;
+    struct port_group *g = group_find(st, type, port);
+    return g != NULL ? g->members : NULL;
+}
+
+/* ---- the stack's tables ------------------------------------------------------------------- */
+
+void pcb_tables_init(struct ts_stack *st)
+{
+    table_init(&st->pcb_by_id, offsetof(struct ts_pcb, id_next), id_hash);
+    table_init(&st->tcp_conns, offsetof(struct ts_pcb, tuple_next), conn_hash);
+    table_init(&st->tcp_listeners, offsetof(struct ts_pcb, tuple_next), listener_hash);
+}
+
+void pcb_tables_free(struct ts_stack *st)
+{
+    table_free(st, &st->pcb_by_id);
+    table_free(st, &st->tcp_conns);
+    table_free(st, &st->tcp_listeners);
+    for (size_t i = 0; st->port_groups != NULL && i <= st->port_group_mask; i++) {
+        for (struct port_group *g = st->port_groups[i], *next; g != NULL; g = next) {
+            next = g->next;
+            st->mem_in_use -= sizeof *g;
+            free(g);
+        }
+    }
+    if (st->port_groups != NULL)
+        st->mem_in_use -= (st->port_group_mask + 1) * sizeof *st->port_groups;
+    free(st->port_groups);
+    st->port_groups = NULL;
+    st->port_group_count = 0;
+}
+
+int pcb_tables_add(struct ts_pcb *pcb)
+{
+    return table_insert(pcb->st, &pcb->st->pcb_by_id, pcb);
+}
+
+void pcb_tables_remove(struct ts_pcb *pcb)
+{
+    struct ts_stack *st = pcb->st;
+    table_remove(st, &st->pcb_by_id, pcb);
+    tcp_unhash(pcb);
+    pcb_port_leave(pcb);
+}
+
+struct ts_pcb *pcb_find_by_id(struct ts_stack *st, uint32_t id)
+{
+    struct ts_pcb key = {.id = id};
+    for (struct ts_pcb *p = table_first(&st->pcb_by_id, id_hash(st, &key)); p != NULL;
+         p = table_next(&st->pcb_by_id, p))
+        if (p->id == id)
+            return p;
+    return NULL;
+}
+
+int tcp_hash_connection(struct ts_pcb *pcb)
+{
+    tcp_unhash(pcb);
+    int err = table_insert(pcb->st, &pcb->st->tcp_conns, pcb);
+    if (err == 0)
+        pcb->hashed = PCB_HASHED_CONN;
+    return err;
+}
+
+int tcp_hash_listener(struct ts_pcb *pcb)
+{
+    tcp_unhash(pcb);
+    int err = table_insert(pcb->st, &pcb->st->tcp_listeners, pcb);
+    if (err == 0)
+        pcb->hashed = PCB_HASHED_LISTENER;
+    return err;
+}
+
+void tcp_unhash(struct ts_pcb *pcb)
+{
+    struct ts_stack *st = pcb->st;
+    if (pcb->hashed == PCB_HASHED_CONN)
+        table_remove(st, &st->tcp_conns, pcb);
+    else if (pcb->hashed == PCB_HASHED_LISTENER)
+        table_remove(st, &st->tcp_listeners, pcb);
+    pcb->hashed = PCB_HASHED_NONE;
+}
+
+static bool local_matches(const struct ts_pcb *pcb, ts_ipv4_addr local)
+{
+    return pcb->local.addr == 0 || local == 0 || pcb->local.addr == local;
+}
+
+/*
+ * The connection with this 4-tuple (local == 0 matches any local address), or NULL. With
+ * live_only, one that has finished (CLOSED, the user not yet told) does not count. Should
+ * two match (a finished one and its successor), the newest wins, as the old list scan had it.
+ */
+struct ts_pcb *tcp_lookup_connection(struct ts_stack *st, ts_ipv4_addr local, uint16_t lport, ts_ipv4_addr remote,
+                                     uint16_t rport, bool live_only)
+{
+    struct ts_pcb *best = NULL;
+    st->counters.sock.lookups++;
+    for (struct ts_pcb *p = table_first(&st->tcp_conns, conn_key_hash(st, lport, remote, rport)); p != NULL;
+         p = table_next(&st->tcp_conns, p)) {
+        st->counters.sock.lookup_probes++;
+        if (p->local.port != lport || p->remote.addr != remote || p->remote.port != rport || p->tcp == NULL)
+            continue;
+        if (!local_matches(p, local) || (live_only && p->tcp->state == TS_TCP_CLOSED))
+            continue;
+        if (best == NULL || p->id > best->id)
+            best = p;
+    }
+    return best;
+}
+
+/* The listener for a segment to local:lport (the oldest, should several match), or NULL. */
+struct ts_pcb *tcp_lookup_listener(struct ts_stack *st, ts_ipv4_addr local, uint16_t lport)
+{
+    struct ts_pcb *best = NULL;
+    st->counters.sock.lookups++;
+    for (struct ts_pcb *p = table_first(&st->tcp_listeners, port_key_hash(st, TS_PCB_TCP, lport)); p != NULL;
+         p = table_next(&st->tcp_listeners, p)) {
+        st->counters.sock.lookup_probes++;
+        if (p->local.port != lport || !local_matches(p, local))
+            continue;
+        if (best == NULL || p->id < best->id)
+            best = p;
+    }
+    return best;
+}
