@@ -140,6 +140,7 @@ struct tcp_timer_entry {
 /* ---- the stack ------------------------------------------------------------------------ */
 
 #define IP_ID_BUCKETS 64
+#define TCP_RING_CLASSES 12 /* ring blocks of 2 KiB .. 4 MiB */
 
 struct ts_stack {
     struct ts_stack_config cfg;
@@ -179,6 +180,11 @@ struct ts_stack {
     struct tcp_secret tcp_secret;
     ts_time tcp_challenge_window_start; /* RFC 5961 7: challenge ACKs are rate limited per stack */
     unsigned tcp_challenge_acks;
+
+    /* TCP buffer blocks given back by drained rings, kept for the next ones (tcp_buf.c): one list
+     * per power-of-two size from 2 KiB, so steady traffic does not call malloc */
+    uint8_t *ring_cache[TCP_RING_CLASSES];
+    size_t ring_cache_bytes;
 
     /* TCP timers: a binary min-heap of connections by their earliest deadline, and the
      * connections one poll found due (tcp_timer_heap.c) */
@@ -319,6 +325,8 @@ void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
 void tcp_poll(struct ts_stack *st, ts_time now);
 ts_time tcp_next_deadline(const struct ts_stack *st);
 void tcp_timers_free(struct ts_stack *st);
+/* Frees the cached ring blocks (teardown). */
+void tcp_ring_cache_drain(struct ts_stack *st);
 void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int err, bool hard);
 /* Whether the sequence number an ICMP error quotes is one we have sent and not seen acknowledged. */
 bool tcp_icmp_seq_acceptable(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, uint32_t seq);

@@ -105,6 +105,7 @@ size_t ts_stack_free(struct ts_stack *st)
         pcb_destroy(st->pcbs);
     pcb_tables_free(st);
     tcp_timers_free(st);
+    tcp_ring_cache_drain(st);
     pbuf_queue_clear(st, &st->loopback);
     arp_destroy(st);
     ipv4_reasm_destroy(st);

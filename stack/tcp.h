@@ -30,8 +30,9 @@
 
 /* A byte ring: the send buffer (bytes from SND.UNA on) and the receive buffer (bytes not yet read). */
 struct tcp_ring {
-    uint8_t *data; /* allocated when the first byte arrives, freed when empty and idle */
-    size_t cap;    /* the buffer size the socket asked for */
+    uint8_t *data; /* allocated when the first byte arrives, given back when it drains */
+    size_t cap;    /* the buffer size the socket asked for: what windows are computed from */
+    size_t size;   /* bytes allocated: grows with the bytes held (2 KiB, 4 KiB, ...) up to cap */
     size_t start;  /* index of the first byte */
     size_t len;    /* bytes held */
 };
