@@ -360,24 +360,51 @@ static bool local_matches(const struct ts_pcb *pcb, ts_ipv4_addr local)
     return pcb->local.addr == 0 || local == 0 || pcb->local.addr == local;
 }
 
+static bool conn_matches(const struct ts_pcb *p, ts_ipv4_addr local, uint16_t lport, ts_ipv4_addr remote,
+                         uint16_t rport)
+{
+    return p->local.port == lport && p->remote.addr == remote && p->remote.port == rport && p->tcp != NULL &&
+           local_matches(p, local);
+}
+
 /*
- * The connection with this 4-tuple (local == 0 matches any local address), or NULL. With
- * live_only, one that has finished (CLOSED, the user not yet told) does not count. Should
- * two match (a finished one and its successor), the newest wins, as the old list scan had it.
+ * The connection with this 4-tuple (local == 0 matches any local address), or NULL.
+ *
+ * With live_only (a segment's demux), a connection that has finished (CLOSED, its user not yet
+ * told) does not count. At most one live connection holds a tuple (a SYN makes a child only when
+ * none does; connect refuses a tuple in use), so the first live match is the one, and it moves to
+ * the front of its chain: a busy connection is found at the first probe.
+ *
+ * Otherwise (ICMP errors, connect's check) finished ones count too, a live one first, else the
+ * newest, as the old scan of the pcb list had it.
  */
 struct ts_pcb *tcp_lookup_connection(struct ts_stack *st, ts_ipv4_addr local, uint16_t lport, ts_ipv4_addr remote,
                                      uint16_t rport, bool live_only)
 {
-    struct ts_pcb *best = NULL;
+    struct pcb_table *t = &st->tcp_conns;
     st->counters.sock.lookups++;
-    for (struct ts_pcb *p = table_first(&st->tcp_conns, conn_key_hash(st, lport, remote, rport)); p != NULL;
-         p = table_next(&st->tcp_conns, p)) {
+    if (t->buckets == NULL)
+        return NULL;
+    struct ts_pcb **head = &t->buckets[conn_key_hash(st, lport, remote, rport) & t->mask];
+    struct ts_pcb *best = NULL;
+    for (struct ts_pcb **pp = head; *pp != NULL; pp = link_of(t, *pp)) {
+        struct ts_pcb *p = *pp;
         st->counters.sock.lookup_probes++;
-        if (p->local.port != lport || p->remote.addr != remote || p->remote.port != rport || p->tcp == NULL)
+        if (!conn_matches(p, local, lport, remote, rport))
             continue;
-        if (!local_matches(p, local) || (live_only && p->tcp->state == TS_TCP_CLOSED))
+        bool live = p->tcp->state != TS_TCP_CLOSED;
+        if (live && live_only) {
+            if (pp != head) {
+                *pp = *link_of(t, p);
+                *link_of(t, p) = *head;
+                *head = p;
+            }
+            return p;
+        }
+        if (live_only)
             continue;
-        if (best == NULL || p->id > best->id)
+        bool best_live = best != NULL && best->tcp->state != TS_TCP_CLOSED;
+        if (best == NULL || (live && !best_live) || (live == best_live && p->id > best->id))
             best = p;
     }
     return best;

@@ -13,6 +13,8 @@
  *   exchange_ns     time per request/response exchange on the active connection (both stacks'
  *                   work: two segments each way, two deadline checks, polls when due)
  *   idle_tick_ns    time per 1-ms clock step with nothing to send (deadline checks and due timers)
+ *   probes/lookup   pcbs examined per pcb lookup during the exchanges (sock.lookup_probes / sock.lookups;
+ *                   "-" for a core without those counters)
  *   close_s         time to close everything and let TIME-WAIT run out
  * Times are the thread's CPU time (a shared machine's other load inflates wall time, not this);
  * exchange_ns and idle_tick_ns are the best of five batches, which filters cache disturbance.
@@ -40,6 +42,7 @@ struct result {
     double heap_bytes_per_conn;
     double exchange_ns;
     double idle_tick_ns;
+    double probes_per_lookup; /* < 0: the core does not count them */
     double close_s;
     bool echo_ok;
     size_t leaked;
@@ -94,6 +97,9 @@ static void run_one(size_t n, unsigned exchanges, bool keepalive, struct result 
     uint8_t msg[64];
     memset(msg, 'x', sizeof msg);
     r->echo_ok = r->opened > 0;
+    uint64_t lookups0 = 0, probes0 = 0;
+    bool counted = ts_stack_counter(p.b.st, "sock.lookups", &lookups0) &&
+                   ts_stack_counter(p.b.st, "sock.lookup_probes", &probes0);
     unsigned batch = exchanges / BATCHES + 1;
     for (int b = 0; b < BATCHES && r->echo_ok; b++) {
         double t1 = wall_seconds();
@@ -106,6 +112,11 @@ static void run_one(size_t n, unsigned exchanges, bool keepalive, struct result 
         if (b == 0 || ns < r->exchange_ns)
             r->exchange_ns = ns;
     }
+    r->probes_per_lookup = -1;
+    uint64_t lookups = 0, probes = 0;
+    if (counted && ts_stack_counter(p.b.st, "sock.lookups", &lookups) &&
+        ts_stack_counter(p.b.st, "sock.lookup_probes", &probes) && lookups > lookups0)
+        r->probes_per_lookup = (double)(probes - probes0) / (double)(lookups - lookups0);
     unsigned ticks = batch / 4 + 1;
     for (int b = 0; b < BATCHES; b++) {
         double t2 = wall_seconds();
@@ -150,24 +161,29 @@ int main(int argc, char **argv)
         }
     }
     struct result results[MAX_SIZES];
-    printf("%8s %8s %9s %13s %12s %12s %13s %9s %5s %6s\n", "conns", "opened", "setup_s", "stack_B/conn",
-           "heap_B/conn", "exchange_ns", "idle_tick_ns", "close_s", "echo", "leaked");
+    printf("%8s %8s %9s %13s %12s %12s %13s %14s %9s %5s %6s\n", "conns", "opened", "setup_s", "stack_B/conn",
+           "heap_B/conn", "exchange_ns", "idle_tick_ns", "probes/lookup", "close_s", "echo", "leaked");
     for (size_t i = 0; i < count; i++) {
         struct result *r = &results[i];
         run_one(sizes[i], exchanges, keepalive, r);
-        printf("%8zu %8zu %9.3f %13.1f %12.1f %12.0f %13.0f %9.3f %5s %6zu\n", r->n, r->opened, r->setup_s,
-               r->stack_bytes_per_conn, r->heap_bytes_per_conn, r->exchange_ns, r->idle_tick_ns, r->close_s,
-               r->echo_ok ? "ok" : "FAIL", r->leaked);
+        char probes[32] = "-";
+        if (r->probes_per_lookup >= 0)
+            snprintf(probes, sizeof probes, "%.2f", r->probes_per_lookup);
+        printf("%8zu %8zu %9.3f %13.1f %12.1f %12.0f %13.0f %14s %9.3f %5s %6zu\n", r->n, r->opened, r->setup_s,
+               r->stack_bytes_per_conn, r->heap_bytes_per_conn, r->exchange_ns, r->idle_tick_ns, probes,
+               r->close_s, r->echo_ok ? "ok" : "FAIL", r->leaked);
         fflush(stdout);
     }
     printf("{\"keepalive\":%s,\"exchanges\":%u,\"results\":[", keepalive ? "true" : "false", exchanges);
     for (size_t i = 0; i < count; i++) {
         const struct result *r = &results[i];
         printf("%s{\"connections\":%zu,\"opened\":%zu,\"setup_s\":%.4f,\"stack_bytes_per_conn\":%.1f,"
-               "\"heap_bytes_per_conn\":%.1f,\"exchange_ns\":%.0f,\"idle_tick_ns\":%.0f,\"close_s\":%.4f,"
+               "\"heap_bytes_per_conn\":%.1f,\"exchange_ns\":%.0f,\"idle_tick_ns\":%.0f,\"probes_per_lookup\":%.3f,"
+               "\"close_s\":%.4f,"
                "\"echo_ok\":%s,\"leaked_pbufs\":%zu}",
                i ? "," : "", r->n, r->opened, r->setup_s, r->stack_bytes_per_conn, r->heap_bytes_per_conn,
-               r->exchange_ns, r->idle_tick_ns, r->close_s, r->echo_ok ? "true" : "false", r->leaked);
+               r->exchange_ns, r->idle_tick_ns, r->probes_per_lookup, r->close_s, r->echo_ok ? "true" : "false",
+               r->leaked);
     }
     printf("]}\n");
     return 0;
