@@ -25,12 +25,25 @@ static int ring_class(size_t size)
     return -1;
 }
 
+/* A cached block holds the address of the next one in its first bytes. */
+static uint8_t *cached_next(const uint8_t *block)
+{
+    uint8_t *next;
+    memcpy(&next, block, sizeof(uint8_t *));
+    return next;
+}
+
+static void cached_link(uint8_t *block, uint8_t *next)
+{
+    memcpy(block, &next, sizeof(uint8_t *));
+}
+
 static uint8_t *block_get(struct ts_stack *st, size_t size)
 {
     int k = ring_class(size);
     if (k >= 0 && st->ring_cache[k] != NULL) {
         uint8_t *block = st->ring_cache[k];
-        memcpy(&st->ring_cache[k], block, sizeof block); /* the next free block's address lives in the block */
+        st->ring_cache[k] = cached_next(block);
         st->ring_cache_bytes -= size;
         return block;
     }
@@ -47,7 +60,7 @@ static void block_put(struct ts_stack *st, uint8_t *block, size_t size)
 {
     int k = ring_class(size);
     if (k >= 0 && st->ring_cache_bytes + size <= RING_CACHE_MAX_BYTES) {
-        memcpy(block, &st->ring_cache[k], sizeof block);
+        cached_link(block, st->ring_cache[k]);
         st->ring_cache[k] = block;
         st->ring_cache_bytes += size;
         return;
@@ -61,7 +74,7 @@ void tcp_ring_cache_drain(struct ts_stack *st)
     for (int k = 0; k < TCP_RING_CLASSES; k++) {
         while (st->ring_cache[k] != NULL) {
             uint8_t *block = st->ring_cache[k];
-            memcpy(&st->ring_cache[k], block, sizeof block);
+            st->ring_cache[k] = cached_next(block);
             st->mem_in_use -= (size_t)RING_MIN_BLOCK << k;
             free(block);
         }
