@@ -74,8 +74,6 @@ enum pcb_hashed {
     PCB_HASHED_LISTENER, /* st->tcp_listeners: a listener, by its port */
 };
 
-struct port_group;
-
 struct ts_pcb {
     struct ts_stack *st;
     struct ts_pcb *next; /* in st->pcbs, newest first */
@@ -89,12 +87,14 @@ struct ts_pcb {
     bool reuseaddr;
     bool broadcast;
     bool dontfrag;
+    bool in_ports;       /* bound, hence in its port's group (pcb_table.c) */
     uint8_t ttl;
     size_t rcvbuf;
     size_t sndbuf;
     struct pbuf_queue rxq; /* received datagrams; ->peer_addr/peer_port hold the source */
     size_t rxq_charge;     /* bytes charged against rcvbuf */
     int pending_error;     /* positive errno, 0 if none */
+    enum pcb_hashed hashed; /* which table tuple_next links it into (pcb_table.c) */
     ts_pcb_event_fn event_fn;
     void *event_ctx;
 
@@ -117,9 +117,8 @@ struct ts_pcb {
     /* lookup tables (pcb_table.c): links inside the pcb, so joining a table allocates nothing */
     struct ts_pcb *id_next;     /* in st->pcb_by_id */
     struct ts_pcb *tuple_next;  /* in st->tcp_conns or st->tcp_listeners, as `hashed` says */
-    enum pcb_hashed hashed;
-    struct port_group *group;   /* the (type, local port) group while bound */
-    struct ts_pcb *group_next, *group_prev;
+    struct ts_pcb *port_next;   /* in st->ports, if this pcb heads its (type, local port) group */
+    struct ts_pcb *group_next, *group_prev; /* the other pcbs bound to the same port, newest first */
 };
 
 /* A chained hash table of pcbs linked through the pcb field at offset `link`; doubles as it fills. */
@@ -200,9 +199,7 @@ struct ts_stack {
     unsigned pcb_count;
     uint32_t next_pcb_id;
     uint8_t pcb_hash_key[16];   /* SipHash key of the lookup tables (hash flooding) */
-    struct pcb_table pcb_by_id, tcp_conns, tcp_listeners;
-    struct port_group **port_groups;
-    size_t port_group_mask, port_group_count;
+    struct pcb_table pcb_by_id, tcp_conns, tcp_listeners, ports;
 };
 
 /* ---- trace ---------------------------------------------------------------------------- */
@@ -311,7 +308,7 @@ void pcb_tables_free(struct ts_stack *st);
 int pcb_tables_add(struct ts_pcb *pcb);
 /* Takes a pcb out of every table (before it is freed). */
 void pcb_tables_remove(struct ts_pcb *pcb);
-/* Joins a bound pcb to the group of its (type, local port). */
+/* Joins a bound pcb to the group of its (type, local port); -ENOMEM if the table has no buckets at all. */
 int pcb_port_join(struct ts_pcb *pcb);
 /* The pcbs of this type bound to port, newest first, linked through group_next; NULL if none. */
 struct ts_pcb *pcb_port_members(struct ts_stack *st, enum ts_pcb_type type, uint16_t port);

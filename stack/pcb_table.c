@@ -4,7 +4,7 @@
  *   st->pcb_by_id      every pcb by its id (a queued packet names its sender by id)
  *   st->tcp_conns      TCP connections by (local port, remote address, remote port)
  *   st->tcp_listeners  TCP listeners by local port
- *   st->port_groups    bound pcbs by (type, local port): bind conflicts, ephemeral ports, UDP and ping demux
+ *   st->ports          bound pcbs by (type, local port): bind conflicts, ephemeral ports, UDP and ping demux
  *
  * The tables chain through pointers inside the pcb (no allocation per entry) and
  * double their bucket array when they hold more entries than buckets, so a
@@ -148,132 +148,92 @@ static struct ts_pcb *table_next(const struct pcb_table *t, struct ts_pcb *pcb)
 
 /* ---- port groups ------------------------------------------------------------------------ */
 
-struct port_group {
-    struct port_group *next;   /* in its bucket */
-    struct ts_pcb *members;    /* highest id (newest pcb) first: the order the old list scan had */
-    unsigned count;
-    uint16_t port;
-    enum ts_pcb_type type;
-};
+/*
+ * The pcbs bound to one (type, port) form a group: a list newest first (the order the old list
+ * scan had), linked through group_next/group_prev. Only its head sits in st->ports, so a lookup
+ * finds the whole group at once and a group costs no allocation of its own.
+ */
 
-static struct port_group *group_find(const struct ts_stack *st, enum ts_pcb_type type, uint16_t port)
+static uint64_t port_hash(const struct ts_stack *st, const struct ts_pcb *pcb)
 {
-    if (st->port_groups == NULL)
-        return NULL;
-    uint64_t h = port_key_hash(st, type, port);
-    for (struct port_group *g = st->port_groups[h & st->port_group_mask]; g != NULL; g = g->next)
-        if (g->type == type && g->port == port)
-            return g;
+    return port_key_hash(st, pcb->type, pcb->local.port);
+}
+
+static struct ts_pcb *group_head(const struct ts_stack *st, enum ts_pcb_type type, uint16_t port)
+{
+    for (struct ts_pcb *p = table_first(&st->ports, port_key_hash(st, type, port)); p != NULL;
+         p = table_next(&st->ports, p))
+        if (p->type == type && p->local.port == port)
+            return p;
     return NULL;
 }
 
-static void groups_grow(struct ts_stack *st)
+/* Puts `by` in `head`'s place in its bucket chain (same key, so the same bucket). */
+static void table_replace(struct ts_stack *st, struct pcb_table *t, struct ts_pcb *head, struct ts_pcb *by)
 {
-    size_t old_n = st->port_groups != NULL ? st->port_group_mask + 1 : 0;
-    size_t n = old_n ? old_n * 2 : TABLE_MIN_BUCKETS;
-    struct port_group **buckets = calloc(n, sizeof *buckets);
-    if (buckets == NULL)
-        return;
-    for (size_t i = 0; i < old_n; i++) {
-        for (struct port_group *g = st->port_groups[i], *next; g != NULL; g = next) {
-            next = g->next;
-            size_t b = (size_t)(port_key_hash(st, g->type, g->port) & (n - 1));
-            g->next = buckets[b];
-            buckets[b] = g;
+    size_t b = (size_t)(t->hash(st, head) & t->mask);
+    for (struct ts_pcb **pp = &t->buckets[b]; *pp != NULL; pp = link_of(t, *pp)) {
+        if (*pp == head) {
+            *link_of(t, by) = *link_of(t, head);
+            *link_of(t, head) = NULL;
+            *pp = by;
+            return;
         }
     }
-    st->mem_in_use -= old_n * sizeof *buckets;
-    free(st->port_groups);
-    st->port_groups = buckets;
-    st->port_group_mask = n - 1;
-    st->mem_in_use += n * sizeof *buckets;
-}
-
-static struct port_group *group_get(struct ts_stack *st, enum ts_pcb_type type, uint16_t port)
-{
-    struct port_group *g = group_find(st, type, port);
-    if (g != NULL)
-        return g;
-    if (st->port_groups == NULL || st->port_group_count >= st->port_group_mask + 1)
-        groups_grow(st);
-    if (st->port_groups == NULL)
-        return NULL;
-    g = calloc(1, sizeof *g);
-    if (g == NULL)
-        return NULL;
-    st->mem_in_use += sizeof *g;
-    g->type = type;
-    g->port = port;
-    size_t b = (size_t)(port_key_hash(st, type, port) & st->port_group_mask);
-    g->next = st->port_groups[b];
-    st->port_groups[b] = g;
-    st->port_group_count++;
-    return g;
-}
-
-static void group_release(struct ts_stack *st, struct port_group *g)
-{
-    size_t b = (size_t)(port_key_hash(st, g->type, g->port) & st->port_group_mask);
-    for (struct port_group **gp = &st->port_groups[b]; *gp != NULL; gp = &(*gp)->next) {
-        if (*gp == g) {
-            *gp = g->next;
-            break;
-        }
-    }
-    st->port_group_count--;
-    st->mem_in_use -= sizeof *g;
-    free(g);
 }
 
 int pcb_port_join(struct ts_pcb *pcb)
 {
     struct ts_stack *st = pcb->st;
-    struct port_group *g = group_get(st, pcb->type, pcb->local.port);
-    if (g == NULL) {
-        st->counters.mem.drop_no_memory++;
-        return -ENOMEM;
-    }
-    /* Keep newest first; a pcb bound long after it was opened walks past the newer ones. */
-    struct ts_pcb *prev = NULL, *next = g->members;
-    while (next != NULL && next->id > pcb->id) {
-        prev = next;
-        next = next->group_next;
-    }
-    pcb->group_prev = prev;
-    pcb->group_next = next;
-    if (next != NULL)
-        next->group_prev = pcb;
-    if (prev != NULL)
+    struct ts_pcb *head = group_head(st, pcb->type, pcb->local.port);
+    pcb->group_prev = pcb->group_next = NULL;
+    if (head == NULL) {
+        int err = table_insert(st, &st->ports, pcb);
+        if (err != 0)
+            return err;
+    } else if (pcb->id > head->id) {
+        table_replace(st, &st->ports, head, pcb);
+        pcb->group_next = head;
+        head->group_prev = pcb;
+    } else {
+        /* Newest first; a pcb bound long after it was opened walks past the newer ones. */
+        struct ts_pcb *prev = head;
+        while (prev->group_next != NULL && prev->group_next->id > pcb->id)
+            prev = prev->group_next;
+        pcb->group_prev = prev;
+        pcb->group_next = prev->group_next;
+        if (prev->group_next != NULL)
+            prev->group_next->group_prev = pcb;
         prev->group_next = pcb;
-    else
-        g->members = pcb;
-    pcb->group = g;
-    g->count++;
+    }
+    pcb->in_ports = true;
     return 0;
 }
 
 static void pcb_port_leave(struct ts_pcb *pcb)
 {
-    struct port_group *g = pcb->group;
-    if (g == NULL)
+    struct ts_stack *st = pcb->st;
+    if (!pcb->in_ports)
         return;
-    if (pcb->group_prev != NULL)
+    if (pcb->group_prev != NULL) {
         pcb->group_prev->group_next = pcb->group_next;
-    else
-        g->members = pcb->group_next;
-    if (pcb->group_next != NULL)
-        pcb->group_next->group_prev = pcb->group_prev;
-    pcb->group = NULL;
+        if (pcb->group_next != NULL)
+            pcb->group_next->group_prev = pcb->group_prev;
+    } else if (pcb->group_next != NULL) {
+        /* The head leaves: the next newest heads the group in its place. */
+        table_replace(st, &st->ports, pcb, pcb->group_next);
+        pcb->group_next->group_prev = NULL;
+    } else {
+        table_remove(st, &st->ports, pcb);
+    }
     pcb->group_next = pcb->group_prev = NULL;
-    if (--g->count == 0)
-        group_release(pcb->st, g);
+    pcb->in_ports = false;
 }
 
 struct ts_pcb *pcb_port_members(struct ts_stack *st, enum ts_pcb_type type, uint16_t port)
 {
     st->counters.sock.lookups++;
-    struct port_group *g = group_find(st, type, port);
-    return g != NULL ? g->members : NULL;
+    return group_head(st, type, port);
 }
 
 /* ---- the stack's tables ------------------------------------------------------------------- */
@@ -283,6 +243,7 @@ void pcb_tables_init(struct ts_stack *st)
     table_init(&st->pcb_by_id, offsetof(struct ts_pcb, id_next), id_hash);
     table_init(&st->tcp_conns, offsetof(struct ts_pcb, tuple_next), conn_hash);
     table_init(&st->tcp_listeners, offsetof(struct ts_pcb, tuple_next), listener_hash);
+    table_init(&st->ports, offsetof(struct ts_pcb, port_next), port_hash);
 }
 
 void pcb_tables_free(struct ts_stack *st)
@@ -290,18 +251,7 @@ void pcb_tables_free(struct ts_stack *st)
     table_free(st, &st->pcb_by_id);
     table_free(st, &st->tcp_conns);
     table_free(st, &st->tcp_listeners);
-    for (size_t i = 0; st->port_groups != NULL && i <= st->port_group_mask; i++) {
-        for (struct port_group *g = st->port_groups[i], *next; g != NULL; g = next) {
-            next = g->next;
-            st->mem_in_use -= sizeof *g;
-            free(g);
-        }
-    }
-    if (st->port_groups != NULL)
-        st->mem_in_use -= (st->port_group_mask + 1) * sizeof *st->port_groups;
-    free(st->port_groups);
-    st->port_groups = NULL;
-    st->port_group_count = 0;
+    table_free(st, &st->ports);
 }
 
 int pcb_tables_add(struct ts_pcb *pcb)
