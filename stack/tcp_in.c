@@ -513,7 +513,7 @@ static void tcp_dup_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
                  c->dupacks == 3 ? "RFC 5681 3.2: third duplicate ACK"
                                  : "RFC 6675 5: DupThresh segments SACKed above SND.UNA",
                  tcp_rel_snd(c, c->snd_una), tcp_rel_snd(c, c->recover),
-                 c->cc.algorithm == TS_CC_CUBIC ? "RFC 9438 4.6 (beta 0.7)" : "RFC 5681 3.2 eq. 4",
+                 c->cc.algorithm == TS_CC_CUBIC ? "RFC 9438 4.6 (beta 0.7)" : "RFC 5681 3.2 step 2 (eq. 4)",
                  c->cc.ssthresh, c->cc.cwnd);
         tcp_retransmit(st, now, c, c->snd_una);
         c->high_rxt = c->snd_una + c->snd_mss;

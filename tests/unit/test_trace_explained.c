@@ -4,6 +4,7 @@
  * keeps its exact format. Real scenarios on one stack and a hand-driven peer
  * (tests/support/tcp_peer.h); the stack's trace is collected line by line.
  */
+#define _POSIX_C_SOURCE 200809L /* unsetenv */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -19,17 +20,31 @@ static bool started;
 #define LOG_MAX (1 << 20)
 static char log_text[LOG_MAX];
 static size_t log_used;
+static bool echo; /* TS_TEST_TRACE=1: also print the trace, as the apps do */
 
 static void collect(void *ctx, const struct ts_trace_event *ev)
 {
     (void)ctx;
+    if (echo)
+        fprintf(stderr, "%10.6f %-4s %s\n", (double)(ev->now - TP_START) / 1e6, ts_trace_layer_name(ev->layer),
+                ev->text);
     int n = snprintf(log_text + log_used, LOG_MAX - log_used, "%s %s\n", ts_trace_layer_name(ev->layer), ev->text);
     if (n > 0 && log_used + (size_t)n < LOG_MAX)
         log_used += (size_t)n;
 }
 
+/* tp_init would install its own printer for TS_TEST_TRACE: keep ours, which also prints. */
+static void take_over_test_trace(void)
+{
+    if (getenv("TS_TEST_TRACE") != NULL) {
+        echo = true;
+        unsetenv("TS_TEST_TRACE");
+    }
+}
+
 static void start(void)
 {
+    take_over_test_trace();
     struct ts_stack_config cfg;
     fx_default_config(&cfg);
     cfg.trace = collect;
@@ -191,7 +206,7 @@ Test(trace_explained, third_duplicate_ack_names_rfc_5681_3_2)
     ASSERT_LINE("RFC 5681 2: duplicate ACK #1 for 1", "RFC 3042 2: limited transmit");
     tp_send_ack(&t, una);
     tp_send_ack(&t, una);
-    ASSERT_LINE("RFC 5681 3.2: third duplicate ACK: fast retransmit seq 1", "RFC 5681 3.2 eq. 4: ssthresh 3000 cwnd 6000");
+    ASSERT_LINE("RFC 5681 3.2: third duplicate ACK: fast retransmit seq 1", "RFC 5681 3.2 step 2 (eq. 4): ssthresh 3000 cwnd 6000");
     ASSERT_LINE("retransmit seq 1 len 1000", "RFC 6298 3 (Karn)");
     tp_send_ack(&t, una);
     ASSERT_LINE("RFC 5681 3.2 step 4: duplicate ACK in fast recovery, cwnd inflated to 7000");
@@ -398,6 +413,7 @@ Test(trace_explained, with_the_trace_off_no_line_is_delivered)
     fx_default_config(&cfg);
     cfg.trace = collect;
     cfg.trace_mask = 0;
+    take_over_test_trace();
     log_used = 0;
     log_text[0] = '\0';
     tp_init(&t, &cfg);
