@@ -418,8 +418,9 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
         uint32_t echoed = seg->hdr.opt.ts_ecr;
         uint32_t now_ms = (uint32_t)(now / 1000);
         if (SEQ_GEQ(now_ms, echoed)) {
-            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 7323 4.1: TSecr %u echoes our clock, RTT sample %u ms",
-                     echoed, now_ms - echoed);
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 7323 4.1: TSecr %u echoes our clock of %u ms ago: RTT sample %u.5 ms (mid-tick)", echoed,
+                     now_ms - echoed, now_ms - echoed);
             tcp_rtt_sample(st, now, c, (ts_time)(now_ms - echoed) * 1000 + 500);
         }
     } else if (c->rtt_timing && SEQ_GT(ack, c->rtt_seq)) {
