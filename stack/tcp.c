@@ -382,8 +382,8 @@ void tcp_user_close(struct ts_pcb *pcb, ts_time now)
     }
     /* RFC 2525 2.17: closing with unread data loses it; say so with a reset instead of a FIN. */
     if (c->rcv.len > 0 && c->state != TS_TCP_TIME_WAIT) {
-        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 2525 2.17: CLOSE with %zu unread bytes, resetting instead of "
-                 "a FIN", c->rcv.len);
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 2525 2.17: CLOSE with %zu unread bytes, resetting instead of a FIN", c->rcv.len);
         ts_pcb_abort(pcb, now);
         return;
     }
@@ -468,7 +468,8 @@ void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int er
     if (c == NULL)
         return;
     if (hard && (c->state == TS_TCP_SYN_SENT || c->state == TS_TCP_SYN_RECEIVED)) {
-        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 1122 4.2.3.9: hard ICMP error (errno %d) in %s: open aborted",
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 1122 4.2.3.9: hard ICMP error (errno %d) in %s: open "
+                 "aborted",
                  err, ts_tcp_state_name(c->state));
         tcp_conn_finish(st, now, c, err);
         return;
@@ -489,8 +490,9 @@ bool tcp_icmp_seq_acceptable(struct ts_stack *st, ts_time now, struct ts_pcb *pc
         return false;
     if (SEQ_LEQ(c->snd_una, seq) && SEQ_LT(seq, c->snd_max))
         return true;
-    TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_icmp_out_of_window, "RFC 5927 4.1: ICMP error quotes seq %u, outside [SND.UNA %u, "
-            "SND.MAX %u): ignored", tcp_rel_snd(c, seq), tcp_rel_snd(c, c->snd_una), tcp_rel_snd(c, c->snd_max));
+    TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_icmp_out_of_window,
+            "RFC 5927 4.1: ICMP error quotes seq %u, outside [SND.UNA %u, SND.MAX %u): ignored", tcp_rel_snd(c, seq),
+            tcp_rel_snd(c, c->snd_una), tcp_rel_snd(c, c->snd_max));
     return false;
 }
 

@@ -62,10 +62,12 @@ void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
     if (pcb == NULL) {
         /* RFC 9293 3.10.7.1: CLOSED. An incoming RST is discarded; anything else is answered with a RST. */
         if (seg.hdr.flags & TCP_RST) {
-            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_rst_no_socket, "RFC 9293 3.10.7.1: RST for no connection, ignored");
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_rst_no_socket, "RFC 9293 3.10.7.1: RST for no connection, "
+                    "ignored");
             return;
         }
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_socket, "RFC 9293 3.10.7.1: no connection on port %u, answering with a reset",
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_socket, "RFC 9293 3.10.7.1: no connection on port %u, answering "
+                "with a reset",
                 seg.hdr.dst_port);
         tcp_send_reset_for(st, now, &seg);
         return;
@@ -150,7 +152,8 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     /* First, check the ACK bit: it must acknowledge our SYN and nothing more. */
     if (h->flags & TCP_ACK) {
         if (SEQ_LEQ(h->ack, c->iss) || SEQ_GT(h->ack, c->snd_nxt)) {
-            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RFC 9293 3.10.7.3 first check: ACK %u outside (ISS, SND.NXT], %s", tcp_rel_snd(c, h->ack),
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RFC 9293 3.10.7.3 first check: ACK %u outside "
+                    "(ISS, SND.NXT], %s", tcp_rel_snd(c, h->ack),
                     (h->flags & TCP_RST) ? "RST ignored" : "sending a reset");
             if (!(h->flags & TCP_RST))
                 tcp_send_reset_for(st, now, seg);
@@ -161,7 +164,8 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     /* Second, the RST bit: only with an acceptable ACK (RFC 5961 3.2); then the connection is refused. */
     if (h->flags & TCP_RST) {
         if (!ack_ok) {
-            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RFC 9293 3.10.7.3 second check (RFC 5961 3.2): RST without an acceptable ACK, ignored");
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RFC 9293 3.10.7.3 second check (RFC 5961 3.2): "
+                    "RST without an acceptable ACK, ignored");
             return;
         }
         st->counters.tcp.resets_received++;
@@ -172,7 +176,8 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     }
     /* Fourth, the SYN bit. */
     if (!(h->flags & TCP_SYN)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RFC 9293 3.10.7.3 fifth check: neither SYN nor RST, dropped");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RFC 9293 3.10.7.3 fifth check: neither SYN nor RST, "
+                "dropped");
         return;
     }
     c->irs = h->seq;
@@ -199,7 +204,7 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
         return;
     }
     /* A SYN without ACK: simultaneous open. */
-    tcp_set_state(st, now, c, TS_TCP_SYN_RECEIVED, 
+    tcp_set_state(st, now, c, TS_TCP_SYN_RECEIVED,
                   "RFC 9293 3.10.7.3 fourth check: SYN without ACK, simultaneous open (3.5 figure 8)");
     tcp_send_syn(st, now, c);
 }
@@ -446,7 +451,8 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
             TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
                      "RFC 6582 3.2 step 3: partial ACK %u below recover %u: cwnd deflated to %u, resending the next "
                      "hole%s",
-                     tcp_rel_snd(c, ack), tcp_rel_snd(c, c->recover), c->cc.cwnd, c->sack_ok ? " (RFC 6675 4 NextSeg)" : "");
+                     tcp_rel_snd(c, ack), tcp_rel_snd(c, c->recover), c->cc.cwnd,
+                     c->sack_ok ? " (RFC 6675 4 NextSeg)" : "");
             tcp_recovery_retransmit(st, now, c);
         }
     } else {
@@ -536,7 +542,8 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
     }
     if (c->state == TS_TCP_SYN_RECEIVED) {
         if (!(SEQ_LT(c->snd_una, ack) && SEQ_LEQ(ack, c->snd_nxt))) {
-            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "RFC 9293 3.10.7.4 fifth check: ACK %u outside (SND.UNA, SND.NXT] in SYN-RECEIVED, sending a reset",
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "RFC 9293 3.10.7.4 fifth check: ACK %u outside "
+                    "(SND.UNA, SND.NXT] in SYN-RECEIVED, sending a reset",
                     tcp_rel_snd(c, ack));
             tcp_send_reset_for(st, now, seg);
             return false;
@@ -558,7 +565,8 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
     }
     /* RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT]. */
     if (SEQ_GT(ack, c->snd_max)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "RFC 9293 3.10.7.4 fifth check: ACK %u for data not yet sent, dropped",
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "RFC 9293 3.10.7.4 fifth check: ACK %u for data not yet "
+                "sent, dropped",
                 tcp_rel_snd(c, ack));
         tcp_challenge_ack(st, now, c, "RFC 5961 5.2: ACK beyond SND.NXT");
         return false;
@@ -588,7 +596,7 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
             if (c->user_closed) {
                 c->timewait_at = now + st->cfg.timing.tcp_fin_wait2_timeout;
                 TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
-                         "FIN-WAIT-2 with the socket closed: given up after %lld s without the peer's FIN (as Linux; "
+                         "FIN-WAIT-2 with the socket closed: abandoned in %lld s without the peer's FIN (as Linux; "
                          "RFC 9293 3.10.7.4 sets no limit)",
                          (long long)(st->cfg.timing.tcp_fin_wait2_timeout / TS_SEC(1)));
             }
@@ -596,7 +604,8 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
         break;
     case TS_TCP_CLOSING:
         if (fin_acked) {
-            tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "RFC 9293 3.10.7.4 fifth check: our FIN acknowledged in CLOSING");
+            tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "RFC 9293 3.10.7.4 fifth check: our FIN acknowledged in "
+                          "CLOSING");
             tcp_timewait_start(st, now, c);
         }
         break;
@@ -803,7 +812,8 @@ void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, c
     }
     /* First: sequence number (with PAWS in front, RFC 7323 5.3). */
     if (tcp_paws_rejects(c, now, seg)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_paws, "RFC 7323 5.3: TSval %u older than TS.Recent %u: old duplicate (PAWS), sending ACK",
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_paws, "RFC 7323 5.3: TSval %u older than TS.Recent %u: old "
+                "duplicate (PAWS), sending ACK",
                 h->opt.ts_val, c->ts_recent);
         tcp_send_ack(st, now, c);
         return;

@@ -219,7 +219,8 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     const struct tcp_hdr *h = &seg->hdr;
     /* RFC 9293 3.10.7.2: first check for a RST: ignore it. */
     if (h->flags & TCP_RST) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_rst_no_socket, "RFC 9293 3.10.7.2 first check: RST to a listener, ignored");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_rst_no_socket, "RFC 9293 3.10.7.2 first check: RST to a listener, "
+                "ignored");
         return;
     }
     /* Second, an ACK: a cookie coming back, or else a reset <SEQ=SEG.ACK><CTL=RST>. */
@@ -236,15 +237,16 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     }
     /* Third, the SYN. */
     if (!(h->flags & TCP_SYN)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_ack, "RFC 9293 3.10.7.2 fourth check: neither SYN, ACK nor RST to a listener, dropped");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_ack, "RFC 9293 3.10.7.2 fourth check: neither SYN, ACK nor RST "
+                "to a listener, dropped");
         return;
     }
     /* RFC 9293 3.10.7.2 would queue a FIN that rides on a SYN, opening a connection already half
      * closed. No real opener sends SYN+FIN: it is a scanner's probe or a filter-evasion trick, so
      * (as Linux does) it opens nothing and is counted. */
     if (h->flags & TCP_FIN) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_fin, "SYN with FIN to a listener opens nothing (RFC 9293 3.10.7.2 would "
-                "queue the FIN; as Linux, dropped)");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_fin,
+                "SYN with FIN to a listener opens nothing (RFC 9293 3.10.7.2 would queue the FIN; as Linux, dropped)");
         return;
     }
     if (listener->accept_count >= listener->backlog) {
@@ -259,8 +261,8 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     }
     struct tcp_conn *c = tcp_child_new(st, listener, seg);
     if (c == NULL) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow, "RFC 9293 3.10.7.2 third check: no memory or socket for a new "
-                "connection, SYN dropped");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow,
+                "RFC 9293 3.10.7.2 third check: no memory or socket for a new connection, SYN dropped");
         return;
     }
     struct tcp_four_tuple t = tuple_of(seg);
@@ -298,7 +300,8 @@ void tcp_listen_close(struct ts_stack *st, ts_time now, struct ts_pcb *listener)
             continue;
         c->listener = NULL;
         TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
-                 "RFC 9293 3.10.4: the listener closed, its unaccepted connection on port %u is reset", pcb->remote.port);
+                 "RFC 9293 3.10.4: the listener closed, its unaccepted connection on port %u is reset",
+                 pcb->remote.port);
         if (c->state != TS_TCP_CLOSED)
             tcp_send_rst(st, now, c);
         tcp_conn_free(st, c);

@@ -172,8 +172,9 @@ void tcp_send_reset_for(struct ts_stack *st, ts_time now, const struct tcp_segme
     st->counters.tcp.tx_segments++;
     if (TRACE_ON(st, TS_TRACE_TCP))
         tcp_trace_segment(st, now, TS_TRACE_TX, seg->dst, seg->src, &h, 0, 0, 0, 0,
-                          (seg->hdr.flags & TCP_ACK) ? "RFC 9293 3.5.2: reset <SEQ=SEG.ACK><CTL=RST>"
-                                                     : "RFC 9293 3.5.2: reset <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>");
+                          (seg->hdr.flags & TCP_ACK)
+                              ? "RFC 9293 3.5.2: reset <SEQ=SEG.ACK><CTL=RST>"
+                              : "RFC 9293 3.5.2: reset <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>");
     struct ipv4_out out = {.src = seg->dst, .dst = seg->src, .protocol = IPV4_PROTO_TCP,
                            .ttl = st->cfg.default_ttl, .dont_fragment = true};
     ipv4_output(st, now, pb, &out);
@@ -278,7 +279,8 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         if (len > 0 && !tcp_may_send_now(c, len, available) && !fin_now) {
             TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%s: %u of %u queued bytes held back, %u in flight",
                      len < available ? "RFC 9293 3.8.6.2.1 (sender SWS avoidance): the usable window is too small"
-                                     : "RFC 9293 3.7.4 (Nagle, RFC 896): a short segment waits for the ACK of data in flight",
+                                     : "RFC 9293 3.7.4 (Nagle, RFC 896): a short segment waits for the ACK of data "
+                                         "in flight",
                      len, available, c->snd_nxt - c->snd_una);
             break;
         }
@@ -319,7 +321,8 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         tcp_rto_arm(st, now, c);
         if (TRACE_ON(st, TS_TRACE_TCP)) {
             char t[24];
-            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 6298 5.1: data sent, retransmission timer started (%s)",
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 6298 5.1: data sent, retransmission timer started "
+                     "(%s)",
                      tcp_trace_time(c->rto, t));
         }
     }

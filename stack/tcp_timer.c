@@ -40,7 +40,8 @@ void tcp_rtt_sample(struct ts_stack *st, ts_time now, struct tcp_conn *c, ts_tim
         rto = st->cfg.timing.tcp_rto_min; /* 2.4 */
     if (rto > st->cfg.timing.tcp_rto_max)
         rto = st->cfg.timing.tcp_rto_max; /* 2.5 */
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%s: RTT %lld us: SRTT %lld us, RTTVAR %lld us, RTO %lld -> %lld us%s",
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "%s: RTT %lld us: SRTT %lld us, RTTVAR %lld us, RTO %lld -> %lld us%s",
              first ? "RFC 6298 2.2 (first sample)" : "RFC 6298 2.3", (long long)rtt, (long long)c->srtt,
              (long long)c->rttvar, (long long)c->rto, (long long)rto,
              rto == st->cfg.timing.tcp_rto_min ? " (RFC 6298 2.4: raised to the minimum)"

@@ -40,14 +40,16 @@ void udp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
     case UDP_PARSE_OK:
         break;
     case UDP_PARSE_TRUNCATED:
-        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_truncated, "%zu bytes, shorter than the UDP header (RFC 768)", rx->payload_len);
+        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_truncated, "%zu bytes, shorter than the UDP header (RFC 768)",
+                rx->payload_len);
         return;
     case UDP_PARSE_BAD_LENGTH:
         TS_DROP(st, now, TS_TRACE_UDP, udp, drop_bad_length, "length field %u, IP payload %zu (RFC 768)", u.length,
                 rx->payload_len);
         return;
     case UDP_PARSE_BAD_CHECKSUM:
-        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_bad_checksum, "from %s:%u (RFC 1122 4.1.3.4: silently discarded)", ipv4_addr_format(rx->hdr.src, src),
+        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_bad_checksum, "from %s:%u (RFC 1122 4.1.3.4: silently discarded)",
+                ipv4_addr_format(rx->hdr.src, src),
                 u.src_port);
         return;
     }

@@ -150,7 +150,8 @@ Test(trace_explained, out_of_window_segment_names_the_acceptability_test)
     /* A segment far beyond the receive window (RCV.NXT is relative 1). */
     tp_send(&t, TCP_ACK, t.peer_nxt + 1000000, t.stack_nxt, data, sizeof data);
     tp_expect(&t, TCP_ACK, t.stack_nxt, t.peer_nxt);
-    ASSERT_LINE("tcp drop [tcp.drop_out_of_window] RFC 9293 3.10.7.4 first check: seq 1000001 len 10 outside window [1, ",
+    ASSERT_LINE("tcp drop [tcp.drop_out_of_window] RFC 9293 3.10.7.4 first check: seq 1000001 len 10 outside window "
+                "[1, ",
                 "): not acceptable, sending ACK");
 }
 
@@ -206,7 +207,8 @@ Test(trace_explained, third_duplicate_ack_names_rfc_5681_3_2)
     ASSERT_LINE("RFC 5681 2: duplicate ACK #1 for 1", "RFC 3042 2: limited transmit");
     tp_send_ack(&t, una);
     tp_send_ack(&t, una);
-    ASSERT_LINE("RFC 5681 3.2: third duplicate ACK: fast retransmit seq 1", "RFC 5681 3.2 step 2 (eq. 4): ssthresh 3000 cwnd 6000");
+    ASSERT_LINE("RFC 5681 3.2: third duplicate ACK: fast retransmit seq 1", "RFC 5681 3.2 step 2 (eq. 4): "
+                "ssthresh 3000 cwnd 6000");
     ASSERT_LINE("retransmit seq 1 len 1000", "RFC 6298 3 (Karn)");
     tp_send_ack(&t, una);
     ASSERT_LINE("RFC 5681 3.2 step 4: duplicate ACK in fast recovery, cwnd inflated to 7000");
@@ -400,8 +402,10 @@ Test(trace_explained, cc_line_follows_an_rto_with_the_loss_window)
     cr_assert_not_null(tp_run_until_segment(&t, t.now + TS_SEC(10)));
     char line[600], expected[200];
     struct ts_tcp_info info = tp_info(&t);
-    snprintf(expected, sizeof expected, "cc 10.0.0.2:80 > 10.0.0.1:40000 cwnd=1000 ssthresh=2000 srtt_us=%lld rttvar_us=%lld "
-             "rto_us=%lld flight=1000 state=ESTABLISHED", (long long)info.srtt, (long long)info.rttvar, (long long)info.rto);
+    snprintf(expected, sizeof expected, "cc 10.0.0.2:80 > 10.0.0.1:40000 cwnd=1000 ssthresh=2000 srtt_us=%lld "
+             "rttvar_us=%lld "
+             "rto_us=%lld flight=1000 state=ESTABLISHED", (long long)info.srtt, (long long)info.rttvar,
+                 (long long)info.rto);
     cr_assert(find_line(line, sizeof line, expected, NULL), "no line %s in:\n%s", expected, log_text);
 }
 
