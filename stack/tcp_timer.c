@@ -138,10 +138,14 @@ static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
     }
     /* RFC 5681 3.1 eq. 4 and RFC 6582 4.2: loss window, and leave any fast recovery. */
     uint32_t flight = c->snd_max - c->snd_una;
+    bool repeated = c->cc.timed_out;
     tcp_cc_on_rto(&c->cc, now, flight);
     TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
-             "RFC 5681 3.1 eq. 4: after the timeout ssthresh %u, cwnd %u (loss window); RFC 6582 3.2 step 4: recover "
+             "%s: after the timeout ssthresh %u, cwnd %u (loss window, RFC 5681 3.1); RFC 6582 3.2 step 4: recover "
              "%u, recovery left; RFC 2018 8: SACK information forgotten",
+             repeated                          ? "RFC 5681 3.1: a repeated timeout keeps ssthresh"
+             : c->cc.algorithm == TS_CC_CUBIC ? "RFC 9438 4.8 / 4.6: flight x 0.7, at least 2 SMSS"
+                                               : "RFC 5681 3.1 eq. 4: max(FlightSize / 2, 2 SMSS)",
              c->cc.ssthresh, c->cc.cwnd, tcp_rel_snd(c, c->snd_max));
     c->recover = c->snd_max;
     c->dupacks = 0;

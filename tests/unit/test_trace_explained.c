@@ -186,7 +186,7 @@ Test(trace_explained, rto_expiry_names_rfc_6298_5_5_and_the_backed_off_value)
     duration_text(2 * rto, value, sizeof value);
     snprintf(expected, sizeof expected, "RFC 6298 5.5: RTO expired, backing off to %s", value);
     ASSERT_LINE(expected, "RFC 6298 5.4: resending from SND.UNA");
-    ASSERT_LINE("RFC 5681 3.1 eq. 4: after the timeout ssthresh ");
+    ASSERT_LINE("RFC 9438 4.8 / 4.6: flight x 0.7, at least 2 SMSS: after the timeout ssthresh 2920, cwnd 1460");
     cr_assert_eq(tp_info(&t).rto, 2 * rto);
 }
 
