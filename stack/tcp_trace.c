@@ -77,7 +77,7 @@ void tcp_trace_segment(struct ts_stack *st, ts_time now, enum ts_trace_kind kind
                        ts_ipv4_addr dst, const struct tcp_hdr *h, uint32_t seq_base, uint32_t ack_base,
                        uint32_t win, size_t len, const char *note)
 {
-    char from[16], to[16], flags[12], ack[24] = "", options[160], tail[96] = "";
+    char from[16], to[16], flags[12], ack[24] = "", options[256], tail[96] = "";
     if (h->flags & TCP_ACK)
         snprintf(ack, sizeof ack, ", ack %u", h->ack - ack_base);
     /* SACK blocks name the acknowledged side's sequence space, as the ACK field does. */
