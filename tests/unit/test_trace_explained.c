@@ -252,6 +252,40 @@ Test(trace_explained, zero_window_and_persist_name_rfc_9293_3_8_6_1)
     ASSERT_LINE("RFC 9293 3.8.6.1: persist timer expired with a zero window: sending a window probe (probe 1");
 }
 
+Test(trace_explained, paws_names_rfc_7323_5_3)
+{
+    start();
+    struct fx_tcp_options o = tp_linux_syn_options(&t);
+    tp_open_passive(&t, &o);
+    t.now += TS_MSEC(50);
+    struct fx_tcp_options old = tp_options(&t);
+    old.ts_val -= 100; /* older than the handshake's TSval, which is TS.Recent */
+    struct fx_tcp_segment seg = {.seq = t.peer_nxt, .ack = t.stack_nxt, .flags = TCP_ACK | TCP_PSH,
+                                 .window = t.peer_window, .opt = old, .data = "old!", .len = 4};
+    tp_input(&t, seg);
+    tp_expect(&t, TCP_ACK, t.stack_nxt, t.peer_nxt);
+    ASSERT_LINE("tcp drop [tcp.drop_paws] RFC 7323 5.3: TSval ", "older than TS.Recent ",
+                ": old duplicate (PAWS), sending ACK");
+}
+
+Test(trace_explained, keepalive_probes_and_their_timeout_name_their_rules)
+{
+    start();
+    struct fx_tcp_options o = tp_linux_syn_options(&t);
+    tp_open_passive(&t, &o);
+    cr_assert_eq(ts_pcb_setopt(t.pcb, TS_OPT_KEEPALIVE, 1), 0);
+    cr_assert_eq(ts_pcb_setopt(t.pcb, TS_OPT_KEEPIDLE, 10), 0);
+    cr_assert_eq(ts_pcb_setopt(t.pcb, TS_OPT_KEEPINTVL, 5), 0);
+    cr_assert_eq(ts_pcb_setopt(t.pcb, TS_OPT_KEEPCNT, 2), 0);
+    tp_advance(&t, t.now + TS_SEC(30));
+    cr_assert_eq(tp_state(&t), TS_TCP_CLOSED);
+    ASSERT_LINE("RFC 9293 3.8.4 / RFC 1122 4.2.3.6: idle, keep-alive probe 1 of 2 (SEG.SEQ = SND.NXT - 1)");
+    ASSERT_LINE("RFC 9293 3.8.4 / RFC 1122 4.2.3.6: idle, keep-alive probe 2 of 2");
+    ASSERT_LINE("RFC 1122 4.2.3.6 / RFC 9293 3.8.4: 2 keep-alive probes unanswered, ETIMEDOUT");
+    ASSERT_LINE("ESTABLISHED -> CLOSED (RFC 1122 4.2.3.5 / RFC 9293 3.8.3: retransmission or keep-alive limit reached, "
+                "ETIMEDOUT)");
+}
+
 /* ---- every transition of a full open and close names its rule ------------------------------------------ */
 
 /* Each state-change line ("<conn> A -> B (why)") carries an RFC reference in its reason; returns how many. */
