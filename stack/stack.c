@@ -55,6 +55,11 @@ static bool config_is_valid(const struct ts_stack_config *cfg, const struct ts_l
     /* 68 is the minimum IPv4 MTU (RFC 791); a frame must fit the 64 KiB datagram limit. */
     if (link->mtu < 68 || link->mtu > 65535)
         return false;
+    /* Offloads are requested per frame through transmit_meta; TSO needs the device to fill checksums. */
+    if (link->offloads != 0 && link->transmit_meta == NULL)
+        return false;
+    if ((link->offloads & TS_LINK_TSO4) && (!(link->offloads & TS_LINK_TX_CSUM) || link->tso_max <= link->mtu))
+        return false;
     if (cfg->prefix_len > 32 || cfg->limits.arp_cache_entries == 0 || cfg->limits.reasm_max_datagrams == 0)
         return false;
     return true;
@@ -122,10 +127,16 @@ static void note_time(struct ts_stack *st, ts_time now)
 
 void ts_stack_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len)
 {
+    ts_stack_input_meta(st, now, frame, len, NULL);
+}
+
+void ts_stack_input_meta(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len,
+                         const struct ts_frame_meta *meta)
+{
     if (st == NULL)
         return;
     note_time(st, now);
-    eth_input(st, now, frame, len);
+    eth_input(st, now, frame, len, meta);
     ipv4_flush_loopback(st, now);
     mem_note_high_water(st);
 }

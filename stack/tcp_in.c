@@ -19,7 +19,8 @@
 
 static bool tcp_parse_segment(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx, struct tcp_segment *seg)
 {
-    switch (tcp_parse(rx->payload, rx->payload_len, rx->hdr.src, rx->hdr.dst, &seg->hdr, &seg->data, &seg->len)) {
+    switch (tcp_parse_checked(rx->payload, rx->payload_len, rx->hdr.src, rx->hdr.dst, !rx->l4_csum_trusted, &seg->hdr,
+                              &seg->data, &seg->len)) {
     case TCP_PARSE_OK:
         break;
     case TCP_PARSE_TRUNCATED:
@@ -37,6 +38,8 @@ static bool tcp_parse_segment(struct ts_stack *st, ts_time now, const struct ipv
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_option, "malformed option (RFC 9293 3.1, RFC 1122 4.2.2.5)");
         return false;
     }
+    if (rx->l4_csum_trusted)
+        st->counters.tcp.rx_csum_trusted++;
     seg->src = rx->hdr.src;
     seg->dst = rx->hdr.dst;
     seg->ttl = rx->hdr.ttl;
@@ -678,13 +681,18 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         }
         seq = c->rcv_nxt;
     }
-    /* Trim what lies beyond the window (the FIN with it). */
-    uint32_t wnd = c->rcv.cap - c->rcv.len;
-    if (len > wnd) {
+    /*
+     * Trim what lies beyond the buffer's right edge, RCV.NXT plus its free space (the FIN with it).
+     * Measured from RCV.NXT, not from this segment: an out-of-order segment kept past that edge
+     * could not be delivered when the gap fills, and would be lost after being acknowledged.
+     */
+    uint32_t wnd = (uint32_t)(c->rcv.cap - c->rcv.len);
+    uint32_t room = SEQ_LT(seq, c->rcv_nxt + wnd) ? c->rcv_nxt + wnd - seq : 0;
+    if (len > room) {
         TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
-                 "RFC 9293 3.10.7.4 first check: %zu bytes beyond the receive window trimmed%s", len - wnd,
+                 "RFC 9293 3.10.7.4 first check: %zu bytes beyond the receive window trimmed%s", len - room,
                  fin ? " with the FIN" : "");
-        len = wnd;
+        len = room;
         fin = false;
     }
     if (len == 0 && !fin)
@@ -718,7 +726,8 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         if (fin)
             *fin_in_order = true;
         /* RFC 9293 3.8.6.3 / RFC 5681 4.2: ACK at least every second full segment, at once when a gap fills. */
-        c->segments_unacked++;
+        /* A super-segment from a GSO device stands for the full-sized segments it holds: ACK it at once. */
+        c->segments_unacked += len > c->rcv_mss ? (unsigned)(len / c->rcv_mss) : 1u;
         c->ack_pending = true;
         if (had_ooo || c->segments_unacked >= 2 || fin)
             c->delack_at = now; /* due now: sent below */
