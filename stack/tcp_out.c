@@ -126,7 +126,7 @@ static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *
         c->last_ack_sent = c->rcv_nxt;
         c->ack_pending = false;
         c->segments_unacked = 0;
-        c->delack_at = TS_TIME_NEVER;
+        tcp_timer_set(c, &c->delack_at, TS_TIME_NEVER);
     }
     st->counters.tcp.tx_segments++;
     if (TRACE_ON(st, TS_TRACE_TCP)) {
@@ -376,7 +376,7 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
      */
     if (SEQ_LT(c->snd_nxt, tcp_send_end(c)) && c->snd_nxt == c->snd_una && c->persist_at == TS_TIME_NEVER) {
         c->persist_backoff = 0;
-        c->persist_at = now + (c->rto > TS_MSEC(200) ? c->rto : TS_MSEC(200));
+        tcp_timer_set(c, &c->persist_at, now + (c->rto > TS_MSEC(200) ? c->rto : TS_MSEC(200)));
         if (TRACE_ON(st, TS_TRACE_TCP)) {
             char t[24];
             TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%s: persist timer started (%s)",
