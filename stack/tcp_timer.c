@@ -138,7 +138,8 @@ static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
         /* RFC 9293 3.8.4 (MUST-47), as Linux: a soft error seen meanwhile says more than ETIMEDOUT. */
         int err = c->soft_error != 0 ? c->soft_error : ETIMEDOUT;
         if (err != ETIMEDOUT)
-            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 9293 3.8.4 (MUST-47): reporting the soft error (errno %d) instead", err);
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 9293 3.8.4 (MUST-47): reporting the soft error (errno %d) instead", err);
         tcp_conn_finish(st, now, c, err);
         return false;
     }
