@@ -162,6 +162,17 @@ for vnet in "" --vnet; do
   it_pass "$tag udp-sink: $((2000 - dropped)) datagrams counted (the kernel dropped $dropped)"
 done
 
+it_log "check: the kernel counted no checksum or header error in anything the probe sent"
+# /proc/net/snmp: a header line of names, then a line of values, per protocol.
+it_ns cat /proc/net/snmp >"$IT_TMP/snmp"
+for counter in Ip:InHdrErrors Icmp:InCsumErrors Tcp:InCsumErrors Tcp:InErrs Udp:InCsumErrors; do
+  value=$(awk -v proto="${counter%%:*}:" -v name="${counter#*:}" '
+    $1 == proto && !seen { for (i = 2; i <= NF; i++) col[$i] = i; seen = 1; next }
+    $1 == proto && seen { print $col[name]; exit }' "$IT_TMP/snmp")
+  [[ "$value" == 0 ]] || { cat "$IT_TMP/snmp" >&2; it_fail "the kernel's $counter is '$value', expected 0"; }
+done
+it_pass "no checksum errors in the kernel's counters"
+
 it_log "check: usage errors exit 2; no privileges, a closed port, a silent peer exit 1 with a message"
 for bad in "" "--dev tap0 --addr 10.0.0.2" "--dev tap0 --addr 10.0.0.2 --mode bogus" \
   "--dev tap0 --addr 10.0.0.2 --mode source" "--dev tap0 --addr x --mode sink" \
