@@ -12,7 +12,10 @@ probe_bin=${TS_TAPPROBE:-$here/../../build/bench/tapprobe/ts-tapprobe}
 peer=$here/kernel_peer.py
 [[ -x "$probe_bin" ]] || { echo "measure.sh: $probe_bin is missing: build it first" >&2; exit 1; }
 ((EUID == 0)) || { echo "measure.sh: needs root to create a network namespace" >&2; exit 1; }
-[[ "$seconds" =~ ^[0-9]+$ ]] && ((seconds >= 1 && seconds <= 60)) || { echo "measure.sh: SECONDS must be 1-60" >&2; exit 2; }
+if ! [[ "$seconds" =~ ^[0-9]+$ ]] || ((seconds < 1 || seconds > 60)); then
+  echo "measure.sh: SECONDS must be 1-60" >&2
+  exit 2
+fi
 
 ns=tsbench-tapprobe-$$
 tmp=$(mktemp -d /tmp/tapprobe-measure.XXXXXX)
