@@ -99,7 +99,7 @@ struct probe_flow {
   uint32_t snd_una, snd_nxt, snd_max, rcv_nxt;
   uint32_t snd_wnd;
   uint8_t peer_ws;
-  bool ws_ok; /* RFC 7323 2.2: both SYNs carried the option */
+  bool ws_ok;   /* RFC 7323 2.2: both SYNs carried the option */
   uint16_t mss; /* the smaller of ours and the peer's */
 };
 

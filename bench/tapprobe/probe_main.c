@@ -36,13 +36,12 @@ void probe_note_data(struct probe *p, size_t len) {
 }
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: ts-tapprobe --dev NAME --addr A.B.C.D [--vnet] --mode sink|source|echo|udp-sink\n"
-          "                   [--port P] [--peer A.B.C.D] [--duration SECONDS] [--bytes N[K|M|G]] [--mss N]\n"
-          "The raw TAP ceiling: answers ARP, ICMP echo and just enough TCP for a kernel peer,\n"
-          "with no stack behind it. Prints one JSON line when done (SIGINT/SIGTERM, --duration,\n"
-          "or --bytes reached). sink/echo/udp-sink take any port unless --port; source\n"
-          "connects to --peer port --port (default 5201).\n");
+  fprintf(out, "usage: ts-tapprobe --dev NAME --addr A.B.C.D [--vnet] --mode sink|source|echo|udp-sink\n"
+               "                   [--port P] [--peer A.B.C.D] [--duration SECONDS] [--bytes N[K|M|G]] [--mss N]\n"
+               "The raw TAP ceiling: answers ARP, ICMP echo and just enough TCP for a kernel peer,\n"
+               "with no stack behind it. Prints one JSON line when done (SIGINT/SIGTERM, --duration,\n"
+               "or --bytes reached). sink/echo/udp-sink take any port unless --port; source\n"
+               "connects to --peer port --port (default 5201).\n");
 }
 
 static int bad_usage(const char *fmt, const char *arg) {
@@ -118,16 +117,20 @@ static int parse_one(struct probe_options *o, int c, const char *arg) {
     return 0;
   case 'm':
     mode = parse_mode(arg);
+    if (mode < 0) {
+      return bad_usage("--mode: '%s' is not sink, source, echo or udp-sink", arg);
+    }
     o->mode = (enum probe_mode)mode;
-    return mode >= 0 ? 0 : bad_usage("--mode: '%s' is not sink, source, echo or udp-sink", arg);
+    return 0;
   case 'p':
     n = strtoul(arg, &end, 10);
     o->port = (int)n;
     return (*arg && !*end && n >= 1 && n <= 65535) ? 0 : bad_usage("--port: '%s' is not a port (1-65535)", arg);
   case 't':
     o->duration = strtod(arg, &end);
-    return (*arg && !*end && o->duration > 0 && o->duration < 1e6) ? 0
-                                                                    : bad_usage("--duration: '%s' is not a positive number of seconds", arg);
+    return (*arg && !*end && o->duration > 0 && o->duration < 1e6)
+               ? 0
+               : bad_usage("--duration: '%s' is not a positive number of seconds", arg);
   case 'n':
     return (parse_count(arg, &o->bytes) && o->bytes > 0) ? 0 : bad_usage("--bytes: '%s' is not a positive count", arg);
   case 's':
@@ -140,13 +143,17 @@ static int parse_one(struct probe_options *o, int c, const char *arg) {
 }
 
 static int parse_options(int argc, char **argv, struct probe_options *o) {
-  static const struct option longopts[] = {
-      {"dev", required_argument, NULL, 'd'},      {"addr", required_argument, NULL, 'a'},
-      {"peer", required_argument, NULL, 'P'},     {"vnet", no_argument, NULL, 'v'},
-      {"mode", required_argument, NULL, 'm'},     {"port", required_argument, NULL, 'p'},
-      {"duration", required_argument, NULL, 't'}, {"bytes", required_argument, NULL, 'n'},
-      {"mss", required_argument, NULL, 's'},      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"dev", required_argument, NULL, 'd'},
+                                           {"addr", required_argument, NULL, 'a'},
+                                           {"peer", required_argument, NULL, 'P'},
+                                           {"vnet", no_argument, NULL, 'v'},
+                                           {"mode", required_argument, NULL, 'm'},
+                                           {"port", required_argument, NULL, 'p'},
+                                           {"duration", required_argument, NULL, 't'},
+                                           {"bytes", required_argument, NULL, 'n'},
+                                           {"mss", required_argument, NULL, 's'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   o->port = -1;
   o->mss = 1460;
@@ -297,9 +304,8 @@ int main(int argc, char **argv) {
     perror("ts-tapprobe: signals");
     return 1;
   }
-  fprintf(stderr, "ts-tapprobe: %s on %s, mac %02x:%02x:%02x:%02x:%02x:%02x, vnet %s: ready\n",
-          mode_names[p->opt.mode], p->opt.dev, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
-          p->opt.vnet ? "on" : "off");
+  fprintf(stderr, "ts-tapprobe: %s on %s, mac %02x:%02x:%02x:%02x:%02x:%02x, vnet %s: ready\n", mode_names[p->opt.mode],
+          p->opt.dev, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], p->opt.vnet ? "on" : "off");
   int status;
   if (p->opt.mode == PROBE_SOURCE) {
     status = probe_source_run(p);

@@ -30,8 +30,9 @@ struct source_run {
   uint32_t data_end; /* sequence number after the last data byte */
   bool peer_fin;
   bool refused;
-  int64_t last_progress;
-  size_t cached_len; /* the payload checksum for the most recent length */
+  int64_t last_progress; /* the retransmission timer's start: an ACK that moved, or the last go-back */
+  int64_t last_advance;  /* the last ACK that moved SND.UNA */
+  size_t cached_len;     /* the payload checksum for the most recent length */
   uint64_t cached_sum;
 };
 
@@ -98,6 +99,7 @@ static void source_segment(struct probe *p, struct source_run *r, const struct p
     p->st.bytes += advance;
     f->snd_una = seg.ack;
     r->last_progress = probe_now_ns();
+    r->last_advance = r->last_progress;
     p->st.last_data_ns = r->last_progress;
     if (SEQ_LT(f->snd_nxt, f->snd_una)) {
       f->snd_nxt = f->snd_una;
@@ -255,9 +257,7 @@ static int send_burst(struct probe *p, struct source_run *r, int burst, bool for
   return sent;
 }
 
-static bool all_acknowledged(const struct source_run *r) {
-  return r->limited && r->f->snd_una == r->data_end + 1;
-}
+static bool all_acknowledged(const struct source_run *r) { return r->limited && r->f->snd_una == r->data_end + 1; }
 
 /* The transfer, then the close: returns 0 when the FIN was acknowledged in time. */
 static int pump(struct probe *p, struct source_run *r) {
@@ -270,6 +270,7 @@ static int pump(struct probe *p, struct source_run *r) {
   p->st.first_data_ns = start;
   p->st.last_data_ns = start;
   r->last_progress = start;
+  r->last_advance = start;
   for (;;) {
     int64_t now = probe_now_ns();
     /* --bytes beyond what sequence numbers can count ahead: the end gets a sequence number once near. */
@@ -299,7 +300,7 @@ static int pump(struct probe *p, struct source_run *r) {
       fprintf(stderr, "ts-tapprobe: the peer did not acknowledge our data and FIN within 5 s\n");
       return 1;
     }
-    if (now - r->last_progress > STALL_LIMIT_NS) {
+    if (now - r->last_advance > STALL_LIMIT_NS) {
       fprintf(stderr, "ts-tapprobe: no progress for 10 s; giving up\n");
       return 1;
     }

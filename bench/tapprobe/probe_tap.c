@@ -53,7 +53,9 @@ int probe_tap_open(struct probe *p) {
   if (fd < 0) {
     int err = errno;
     fprintf(stderr, "ts-tapprobe: cannot open /dev/net/tun: %s%s\n", strerror(err),
-            err == ENOENT ? " (is the tun module loaded?)" : err == EACCES ? " (needs root or CAP_NET_ADMIN)" : "");
+            err == ENOENT   ? " (is the tun module loaded?)"
+            : err == EACCES ? " (needs root or CAP_NET_ADMIN)"
+                            : "");
     return -1;
   }
   struct ifreq ifr;

@@ -172,8 +172,8 @@ static int send_arp(struct probe *p, uint16_t op, const uint8_t *dst_mac, const 
   memcpy(f + 6, p->mac, 6);
   probe_put16(f + 12, ETHERTYPE_ARP);
   uint8_t *a = f + PROBE_ETH_LEN;
-  probe_put16(a, 1);              /* Ethernet */
-  probe_put16(a + 2, 0x0800);     /* IPv4 */
+  probe_put16(a, 1);          /* Ethernet */
+  probe_put16(a + 2, 0x0800); /* IPv4 */
   a[4] = 6;
   a[5] = 4;
   probe_put16(a + 6, op);
