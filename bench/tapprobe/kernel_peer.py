@@ -4,6 +4,8 @@
   kernel_peer.py send HOST PORT BYTES
         Connects, sends BYTES, shuts down its write side, waits for the close.
         Prints "sent N in S s: G Gbit/s".
+  kernel_peer.py send-parallel HOST PORT CLIENTS BYTES
+        CLIENTS connections at once, each sending BYTES as "send" does.
   kernel_peer.py send-for HOST PORT SECONDS
         The same, for SECONDS instead of a byte count.
   kernel_peer.py listen ADDR PORT
@@ -22,6 +24,7 @@ when every check holds, 1 otherwise.
 import os
 import socket
 import sys
+import threading
 import time
 
 TIMEOUT = 15.0
@@ -63,6 +66,24 @@ def send(host, port, total=None, seconds=None):
     elapsed = time.monotonic() - start
     s.close()
     print("sent " + rate(sent, elapsed), flush=True)
+
+
+def send_parallel(host, port, clients, total):
+    errors = []
+
+    def one():
+        try:
+            send(host, port, total=total)
+        except (OSError, SystemExit) as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=one) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT * 2)
+    if errors or any(t.is_alive() for t in threads):
+        fail("parallel senders failed: %s" % (errors or "a sender hung"))
 
 
 def listen(addr, port):
@@ -140,6 +161,8 @@ def main(argv):
     mode, host, port = argv[1], argv[2], int(argv[3])
     if mode == "send" and len(argv) == 5:
         send(host, port, total=int(argv[4]))
+    elif mode == "send-parallel" and len(argv) == 6:
+        send_parallel(host, port, int(argv[4]), int(argv[5]))
     elif mode == "send-for" and len(argv) == 5:
         send(host, port, seconds=float(argv[4]))
     elif mode == "listen" and len(argv) == 4:

@@ -95,18 +95,19 @@ for vnet in "" --vnet; do
   it_log "kernel client: $(cat "$IT_TMP/ksend.out"); probe: $(cat "$IT_TMP/sink.out")"
   it_pass "$tag sink: ping, 20 MB exact"
 
-  it_log "check ($tag): sink on any port with --bytes ends by itself once the connection closed"
+  it_log "check ($tag): sink on any port, 4 clients at once; with --bytes it ends by itself once all closed"
   start_probe sinkn $vnet --mode sink --bytes 20M --duration 30
-  it_ns timeout 30 python3 "$peer" send "$IT_STACK_ADDR" 6123 "$mb20" >"$IT_TMP/ksend.out" \
-    || { cat "$IT_TMP/ksend.out" >&2; it_fail "the kernel client could not send 20 MB to port 6123"; }
+  it_ns timeout 40 python3 "$peer" send-parallel "$IT_STACK_ADDR" 6123 4 $((mb20 / 4)) >"$IT_TMP/ksend.out" \
+    || { cat "$IT_TMP/ksend.out" >&2; it_fail "4 kernel clients could not send 5 MB each to port 6123"; }
   await_probe sinkn 10
   expect_field sinkn bytes "$mb20"
+  expect_field sinkn connections 4
   if [[ -n "$vnet" ]]; then
     # With the offloads on, the kernel hands over GSO frames: fewer frames than MSS segments.
     frames=$(field sinkn frames_rx)
     ((frames < mb20 / 1460)) || it_fail "--vnet sink read $frames frames for 20 MB: no GSO frames arrived"
   fi
-  it_pass "$tag sink --bytes: exact, clean exit"
+  it_pass "$tag sink, 4 clients, --bytes: exact, clean exit"
 
   it_log "check ($tag): source --bytes delivers exactly that to a kernel listener"
   start_listener 5301
