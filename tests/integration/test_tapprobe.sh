@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 peer=$here/../../bench/tapprobe/kernel_peer.py
 
-it_require_tools python3 ping setpriv nft
+it_require_tools python3 ping setpriv nft tshark
 it_setup
 PROBE=${TS_TAPPROBE:-$TS_APPS_DIR/../bench/tapprobe/ts-tapprobe}
 [[ -x "$PROBE" ]] || it_fail "$PROBE is missing: build it first (cmake --build build)"
@@ -25,6 +25,7 @@ mb20=20971520
 start_probe() {
   local name=$1
   shift
+  rm -f "$IT_TMP/$name.err" # an earlier probe's ready line must not count
   it_start_bg "$name" 40 "${probe[@]}" "$@"
   PROBE_PID=$IT_LAST_PID
   for _ in $(seq 1 50); do
@@ -66,6 +67,7 @@ expect_field() {
 
 # start_listener PORT: the kernel's counting listener; sets KLISTEN.
 start_listener() {
+  rm -f "$IT_TMP/klisten.out" # an earlier listener's "ready" must not count
   it_start_bg klisten 30 python3 "$peer" listen "$IT_KERNEL_ADDR" "$1"
   KLISTEN=$IT_LAST_PID
   it_wait_for_line klisten "$KLISTEN" ready 10
@@ -127,14 +129,14 @@ for vnet in "" --vnet; do
   it_log "kernel listener: $(grep received "$IT_TMP/klisten.out"); probe: $(cat "$IT_TMP/source.out")"
   it_pass "$tag source: 20 MB exact"
 
-  it_log "check ($tag): source --duration 1: the kernel counts what the probe says it delivered"
+  it_log "check ($tag): source --duration 0.5: the kernel counts what the probe says it delivered"
   start_listener 5302
-  it_start_bg sourcet 30 "${probe[@]}" $vnet --mode source --peer "$IT_KERNEL_ADDR" --port 5302 --duration 1
+  it_start_bg sourcet 30 "${probe[@]}" $vnet --mode source --peer "$IT_KERNEL_ADDR" --port 5302 --duration 0.5
   PROBE_PID=$IT_LAST_PID
   await_probe sourcet 15
   it_wait_exit klisten "$KLISTEN" 10
   sent=$(field sourcet bytes)
-  ((sent > 0)) || it_fail "a 1 s source run delivered nothing"
+  ((sent > 0)) || it_fail "a 0.5 s source run delivered nothing"
   it_expect_in "$IT_TMP/klisten.out" "^received $sent in" "the kernel listener's count"
   it_pass "$tag timed source: $sent bytes, agreed"
 
@@ -203,6 +205,56 @@ for counter in Ip:InHdrErrors Icmp:InCsumErrors Tcp:InCsumErrors Tcp:InErrs Udp:
   [[ "$value" == 0 ]] || { cat "$IT_TMP/snmp" >&2; it_fail "the kernel's $counter is '$value', expected 0"; }
 done
 it_pass "no checksum errors in the kernel's counters"
+
+it_log "check: in a capture, plain TCP checksums are whole and --vnet ones hold the pseudo-header sum"
+# With --vnet the kernel trusts a partial checksum on local delivery, so it cannot catch a wrong one:
+# the capture on tap0 shows the frames as written, and the field must be exactly what the kernel
+# completes from (RFC 9293 3.1's pseudo-header sum over the whole GSO frame's TCP length, folded).
+it_start_bg capture 30 tshark -n -i tap0 -w "$IT_TMP/probe.pcap" -f "tcp and src host $IT_STACK_ADDR"
+capture=$IT_LAST_PID
+for _ in $(seq 1 100); do
+  grep -q 'Capturing on' "$IT_TMP/capture.err" 2>/dev/null && break
+  sleep 0.1
+done
+for port in 5305 5306; do
+  flag=--vnet
+  ((port == 5305)) || flag=
+  start_listener "$port"
+  it_start_bg csum 30 "${probe[@]}" $flag --mode source --peer "$IT_KERNEL_ADDR" --port "$port" --bytes 300K
+  PROBE_PID=$IT_LAST_PID
+  await_probe csum 20
+  it_wait_exit klisten "$KLISTEN" 10
+  it_expect_in "$IT_TMP/klisten.out" "^received 307200 in" "the kernel listener's count"
+done
+sleep 0.5
+it_stop capture "$capture"
+tshark -n -r "$IT_TMP/probe.pcap" -o tcp.check_checksum:TRUE -T fields -E separator=' ' \
+  -e tcp.srcport -e tcp.dstport -e ip.src -e ip.dst -e ip.len -e ip.hdr_len -e tcp.checksum -e tcp.checksum.status \
+  >"$IT_TMP/csums.txt" 2>/dev/null || it_fail "tshark could not read the capture"
+python3 - "$IT_TMP/csums.txt" >"$IT_TMP/csums.out" <<'EOF2' || { cat "$IT_TMP/csums.out" >&2; it_fail "a checksum field is wrong"; }
+import ipaddress, sys
+counts = {"5305": 0, "5306": 0}
+for line in open(sys.argv[1]):
+    sport, dport, src, dst, ip_len, hdr_len, check, status = line.split()
+    if dport not in counts:
+        continue
+    counts[dport] += 1
+    if dport == "5306":  # plain: the whole checksum, verified by tshark
+        if status != "1":
+            sys.exit("plain frame %s: checksum status %s" % (line.strip(), status))
+        continue
+    words = ipaddress.ip_address(src).packed + ipaddress.ip_address(dst).packed
+    words += bytes([0, 6]) + (int(ip_len) - int(hdr_len)).to_bytes(2, "big")
+    total = sum(int.from_bytes(words[i:i + 2], "big") for i in range(0, 12, 2))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    if int(check, 16) != total:
+        sys.exit("vnet frame %s: field %s, pseudo-header sum 0x%04x" % (line.strip(), check, total))
+if min(counts.values()) < 3:
+    sys.exit("too few frames captured: %s" % counts)
+print("frames checked: %d --vnet, %d plain" % (counts["5305"], counts["5306"]))
+EOF2
+it_pass "checksum fields: $(cat "$IT_TMP/csums.out")"
 
 it_log "check: usage errors exit 2; no privileges, a closed port, a silent peer exit 1 with a message"
 for bad in "" "--dev tap0 --addr 10.0.0.2" "--dev tap0 --addr 10.0.0.2 --mode bogus" \
