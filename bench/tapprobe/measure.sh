@@ -2,7 +2,8 @@
 # measure.sh [SECONDS]: the raw TAP ceiling on this machine, without and with --vnet:
 # kernel-to-probe and probe-to-kernel Gbit/s (SECONDS per run, default 3) and the
 # request/response latency of 1-byte TCP round trips (and of ICMP echo). The probe
-# runs on CPU 1 (taskset -c 1), the kernel-side python3 peer on CPU 0.
+# runs on CPU 1 (taskset -c 1), the kernel-side python3 peer on CPU 0; TS_NO_PIN=1
+# leaves both to the scheduler (on a busy machine pinning can cost more than it saves).
 # Everything happens in a private network namespace this script creates and
 # deletes (also on failure); needs root. Prints one line per measurement.
 set -euo pipefail
@@ -38,8 +39,14 @@ inns ip tuntap add dev tap0 mode tap
 inns sysctl -q -w net.ipv6.conf.tap0.disable_ipv6=1 || true
 inns ip addr add 10.0.0.1/24 dev tap0
 inns ip link set tap0 up
-probe=(taskset -c 1 "$probe_bin" --dev tap0 --addr 10.0.0.2)
-client=(taskset -c 0 timeout $((seconds + 30)) python3 "$peer")
+pin_probe=(taskset -c 1)
+pin_peer=(taskset -c 0)
+if [[ -n "${TS_NO_PIN:-}" ]]; then
+  pin_probe=()
+  pin_peer=()
+fi
+probe=("${pin_probe[@]}" "$probe_bin" --dev tap0 --addr 10.0.0.2)
+client=("${pin_peer[@]}" timeout $((seconds + 30)) python3 "$peer")
 
 start_probe() {
   # Not through inns: a backgrounded function is a subshell, and $! would name it, not the probe.
@@ -71,7 +78,7 @@ for vnet in "" --vnet; do
   stop_probe
   echo "$tag kernel->probe: $(gbits "$tmp/probe.out")"
 
-  ip netns exec "$ns" taskset -c 0 timeout $((seconds + 30)) python3 "$peer" listen 10.0.0.1 5301 >"$tmp/listen.out" &
+  ip netns exec "$ns" "${pin_peer[@]}" timeout $((seconds + 30)) python3 "$peer" listen 10.0.0.1 5301 >"$tmp/listen.out" &
   pids+=($!)
   for _ in $(seq 1 50); do grep -q ready "$tmp/listen.out" && break; sleep 0.1; done
   inns timeout $((seconds + 30)) "${probe[@]}" $vnet --mode source --peer 10.0.0.1 --port 5301 --duration "$seconds" \
@@ -81,7 +88,7 @@ for vnet in "" --vnet; do
 
   start_probe $vnet --mode echo --port 7
   rr=$(inns "${client[@]}" echo 10.0.0.2 7 5000)
-  ping=$(inns taskset -c 0 timeout 30 ping -q -f -c 5000 10.0.0.2 | sed -n 's/^rtt.* = \([0-9.]*\)\/\([0-9.]*\)\/.*/\2 ms avg/p')
+  ping=$(inns "${pin_peer[@]}" timeout 30 ping -q -f -c 5000 10.0.0.2 | sed -n 's/^rtt.* = \([0-9.]*\)\/\([0-9.]*\)\/.*/\2 ms avg/p')
   stop_probe
   echo "$tag request/response: TCP $rr (python3 client); ICMP echo ping -f: $ping"
 done
