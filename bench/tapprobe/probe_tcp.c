@@ -111,13 +111,18 @@ static struct probe_flow *find_flow(struct probe *p, uint32_t addr, uint16_t pee
   return NULL;
 }
 
+/* A free slot, else one whose handshake or close is still pending (its peer may be gone for good). */
 static struct probe_flow *free_flow(struct probe *p) {
+  struct probe_flow *half_open = NULL;
   for (unsigned i = 0; i < PROBE_MAX_FLOWS; i++) {
     if (p->flows[i].state == FLOW_FREE) {
       return &p->flows[i];
     }
+    if (!half_open && p->flows[i].state != FLOW_ESTABLISHED) {
+      half_open = &p->flows[i];
+    }
   }
-  return NULL;
+  return half_open;
 }
 
 size_t probe_open_flows(const struct probe *p) {
