@@ -238,19 +238,20 @@ static void close_all_sockets(struct ts_net *net)
     ts_fd_wait_net_idle(net);
 }
 
-void ts_net_stop(struct ts_net *net)
+size_t ts_net_stop(struct ts_net *net)
 {
     if (net == NULL)
-        return;
+        return 0;
     if (net->manual) {
         ts_net_detach(net);
-        return;
+        return 0;
     }
     ts_runtime_stop(net);
     close_all_sockets(net);
-    ts_stack_free(net->st);
+    size_t leaked = ts_stack_free(net->st);
     ts_netdev_destroy(net->dev);
     net_free(net);
+    return leaked;
 }
 
 void ts_net_detach(struct ts_net *net)

@@ -126,6 +126,12 @@ struct ts_stack {
     size_t pbuf_free_count;
     size_t pbufs_in_use;
     size_t mem_in_use;
+    /* the most each has reached: see struct ts_stack_usage */
+    size_t pbufs_high_water;
+    size_t mem_high_water;
+    size_t reasm_bytes_high_water;
+    size_t arp_queued_high_water;
+    unsigned syn_queue_high_water;
 
     /* ARP */
     struct arp_entry *arp_table;
@@ -153,6 +159,15 @@ struct ts_stack {
     unsigned pcb_count;
     uint32_t next_pcb_id;
 };
+
+/* Raises the memory and buffer high-water marks to what is held now (cheap: two compares). */
+static inline void mem_note_high_water(struct ts_stack *st)
+{
+    if (st->mem_in_use > st->mem_high_water)
+        st->mem_high_water = st->mem_in_use;
+    if (st->pbufs_in_use > st->pbufs_high_water)
+        st->pbufs_high_water = st->pbufs_in_use;
+}
 
 /* ---- trace ---------------------------------------------------------------------------- */
 

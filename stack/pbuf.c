@@ -39,6 +39,7 @@ struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len)
     pb->owner_id = 0;
     st->pbufs_in_use++;
     st->counters.mem.pbuf_allocs++;
+    mem_note_high_water(st);
     return pb;
 }
 

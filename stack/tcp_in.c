@@ -113,20 +113,41 @@ void tcp_apply_syn_options(struct ts_stack *st, ts_time now, struct tcp_conn *c,
 
 /* ---- RFC 5961 challenge ACKs ----------------------------------------------------- */
 
-/* RFC 5961 7: challenge ACKs are rate limited (Linux: 1000 a second per host, here per stack). */
+/* RFC 5961 7: challenge ACKs are rate limited (limits.tcp_challenge_acks_per_sec; Linux: 1000 a second
+ * per host, here per stack), so a blind attacker cannot turn us into an ACK amplifier. */
 static void tcp_challenge_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const char *why)
 {
     if (now - st->tcp_challenge_window_start >= TS_SEC(1)) {
         st->tcp_challenge_window_start = now;
         st->tcp_challenge_acks = 0;
     }
-    if (st->tcp_challenge_acks >= 1000) {
+    if (st->tcp_challenge_acks >= st->cfg.limits.tcp_challenge_acks_per_sec) {
         st->counters.tcp.challenge_acks_limited++;
         return;
     }
     st->tcp_challenge_acks++;
     st->counters.tcp.challenge_acks++;
     TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "challenge ACK (RFC 5961): %s", why);
+    tcp_send_ack(st, now, c);
+}
+
+/*
+ * RFC 9293 3.10.7.4 answers an unacceptable segment with an ACK, so each segment a blind attacker
+ * spoofs would make us send one. Like Linux (tcp_invalid_ratelimit), the answers to segments that
+ * occupy no sequence space (or carry a SYN) are limited to one per timing.tcp_oow_ack_interval per
+ * connection. Data or a FIN is always answered: its sender may be retransmitting because our ACK
+ * was lost, and it waits for this one.
+ */
+static void tcp_ack_unacceptable(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    ts_time interval = st->cfg.timing.tcp_oow_ack_interval;
+    bool limited = seg->seg_len == 0 || (seg->hdr.flags & TCP_SYN);
+    if (limited && interval > 0 && c->oow_ack_sent && now - c->oow_ack_at < interval) {
+        st->counters.tcp.oow_acks_limited++;
+        return;
+    }
+    c->oow_ack_sent = true;
+    c->oow_ack_at = now;
     tcp_send_ack(st, now, c);
 }
 
@@ -666,14 +687,14 @@ void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, c
     if (tcp_paws_rejects(c, now, seg)) {
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_paws, "TSval %u older than TS.Recent %u", h->opt.ts_val,
                 c->ts_recent);
-        tcp_send_ack(st, now, c);
+        tcp_ack_unacceptable(st, now, c, seg);
         return;
     }
     if (!tcp_segment_acceptable(c, seg)) {
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_out_of_window, "seq %u len %u outside RCV.NXT %u window %u",
                 tcp_rel_rcv(c, h->seq), seg->seg_len, tcp_rel_rcv(c, c->rcv_nxt), tcp_receive_window(c));
         if (!(h->flags & TCP_RST))
-            tcp_send_ack(st, now, c);
+            tcp_ack_unacceptable(st, now, c, seg);
         return;
     }
     /* RFC 7323 4.3: remember the timestamp of the segment that holds the left window edge. */

@@ -60,11 +60,12 @@ static const char common_help[] =
     "  --pcap FILE          capture what the stack sends and receives into FILE (pcap)\n"
     "  --impair SPEC        impair the link both ways, seeded from --seed, e.g.\n"
     "                       loss=3%,reorder=10%,dup=1%,corrupt=0.1%,delay=1ms\n"
-    "  --stats              print the stack's non-zero counters on exit\n"
+    "  --stats              print non-zero counters and memory/limit usage on exit\n"
     "  -h, --help           show this help and exit\n"
     "\n"
     "Needs CAP_NET_ADMIN for the TAP device (root, or a network namespace you own).\n"
-    "SIGINT or SIGTERM stops the app cleanly (the capture is closed, --stats printed).\n";
+    "SIGINT or SIGTERM stops the app cleanly (the capture is closed, --stats printed).\n"
+    "SIGUSR1 prints the memory in use and each limit's occupancy on stderr while it runs.\n";
 
 int ts_app_usage_error(const struct ts_app_desc *desc, const char *fmt, ...)
 {

@@ -95,7 +95,9 @@ struct ts_stack_limits {
     size_t tcp_rcvbuf_default;       /* receive buffer per connection unless SO_RCVBUF says otherwise */
     size_t tcp_sndbuf_default;       /* send buffer per connection unless SO_SNDBUF says otherwise */
     size_t tcp_ooo_max_bytes;        /* out-of-order data held per connection */
+    unsigned tcp_ooo_max_segments;   /* out-of-order segments held per connection (each costs a buffer) */
     unsigned tcp_syn_queue;          /* half-open connections per listener before SYN cookies */
+    unsigned tcp_challenge_acks_per_sec; /* RFC 5961 7: challenge ACKs sent per second, all connections */
 };
 
 struct ts_stack_timing {
@@ -111,6 +113,8 @@ struct ts_stack_timing {
     unsigned tcp_data_retries;    /* data retransmissions in a row before ETIMEDOUT (RFC 1122 4.2.3.5 R2) */
     ts_time tcp_delack;           /* delayed-ACK timer (at most 500 ms, RFC 1122 4.2.3.2) */
     ts_time tcp_fin_wait2_timeout;/* an orphaned FIN-WAIT-2 connection gives up after this */
+    ts_time tcp_oow_ack_interval; /* per connection, at most one ACK this often answers unacceptable
+                                     segments without data (Linux's tcp_invalid_ratelimit); 0: no limit */
     ts_time tcp_keepidle, tcp_keepintvl;
     unsigned tcp_keepcnt;
 };
@@ -184,6 +188,31 @@ bool ts_stack_counter(const struct ts_stack *st, const char *layer_dot_name, uin
 size_t ts_stack_pbufs_in_use(const struct ts_stack *st);
 /* Bytes of heap the stack holds right now (buffers, queues, tables). */
 size_t ts_stack_memory_in_use(const struct ts_stack *st);
+
+/*
+ * What the stack holds against each of its limits (docs/limits.md), and the
+ * most it has held. "High water" marks are taken at every packet-buffer
+ * allocation and at the end of every ts_stack_input and ts_stack_poll.
+ * Per-listener and per-connection queues report the fullest one.
+ */
+struct ts_stack_usage {
+    size_t memory_bytes, memory_high_water;     /* ts_stack_memory_in_use() */
+    size_t pbufs, pbufs_high_water;             /* ts_stack_pbufs_in_use() */
+    unsigned sockets;                           /* of limits.max_sockets (TIME-WAIT included) */
+    unsigned tcp_time_wait;                     /* connections in TIME-WAIT */
+    unsigned tcp_syn_queue, tcp_syn_queue_high_water; /* fullest listener, of limits.tcp_syn_queue */
+    unsigned tcp_accept_queue;                  /* fullest listener's accept queue (limit: its backlog) */
+    unsigned tcp_accept_backlog;                /* that listener's backlog */
+    size_t tcp_ooo_bytes;                       /* fullest connection, of limits.tcp_ooo_max_bytes */
+    unsigned tcp_ooo_segments;                  /* fullest connection, of limits.tcp_ooo_max_segments */
+    unsigned arp_entries;                       /* of limits.arp_cache_entries */
+    unsigned arp_queued, arp_queued_high_water; /* of limits.arp_queue_total */
+    unsigned reasm_datagrams;                   /* of limits.reasm_max_datagrams */
+    size_t reasm_bytes, reasm_bytes_high_water; /* of limits.reasm_max_bytes */
+    size_t udp_queued_bytes;                    /* fullest UDP/ICMP socket, charged against its SO_RCVBUF */
+    unsigned loopback_queued;                   /* datagrams to ourselves not yet delivered */
+};
+void ts_stack_get_usage(const struct ts_stack *st, struct ts_stack_usage *out);
 
 #ifdef __cplusplus
 }
