@@ -26,7 +26,9 @@ start_probe() {
   local name=$1
   shift
   rm -f "$IT_TMP/$name.err" # an earlier probe's ready line must not count
-  it_start_bg "$name" 40 "${probe[@]}" "$@"
+  # No kill-after: on a loaded machine a probe that has printed its JSON can take more than
+  # it_start_bg's 5 s to finish exiting (closing the TAP, LeakSanitizer's exit scan).
+  it_start_bg_direct "$name" timeout -s TERM 40 "${probe[@]}" "$@"
   PROBE_PID=$IT_LAST_PID
   for _ in $(seq 1 50); do
     grep -q ': ready$' "$IT_TMP/$name.err" 2>/dev/null && return 0
