@@ -83,6 +83,14 @@ void ts_net_on_pcb_event(void *ctx, struct ts_pcb *pcb, uint32_t events)
     (void)events;
     struct ts_net *net = ctx;
     /*
+     * The runtime holds the lock through a whole batch of frames, so no waiter could run before
+     * the batch ends anyway: one broadcast at its end (ts_runtime) replaces one per segment.
+     */
+    if (net->in_batch) {
+        net->events_deferred = true;
+        return;
+    }
+    /*
      * One condition variable per net: every event wakes every waiter of the
      * net, which rechecks its own socket. That costs O(waiters) per event and
      * keeps ts_poll (which waits for any of several sockets) simple.

@@ -55,6 +55,11 @@ static bool config_is_valid(const struct ts_stack_config *cfg, const struct ts_l
     /* 68 is the minimum IPv4 MTU (RFC 791); a frame must fit the 64 KiB datagram limit. */
     if (link->mtu < 68 || link->mtu > 65535)
         return false;
+    /* Offloads are requested per frame through transmit_meta; TSO needs the device to fill checksums. */
+    if (link->offloads != 0 && link->transmit_meta == NULL)
+        return false;
+    if ((link->offloads & TS_LINK_TSO4) && (!(link->offloads & TS_LINK_TX_CSUM) || link->tso_max <= link->mtu))
+        return false;
     if (cfg->prefix_len > 32 || cfg->limits.arp_cache_entries == 0 || cfg->limits.reasm_max_datagrams == 0)
         return false;
     return true;
@@ -86,6 +91,9 @@ struct ts_stack *ts_stack_new(const struct ts_stack_config *cfg, const struct ts
         st->tcp_secret.isn_key[i] = (uint8_t)rng_next(&keys);
     for (size_t i = 0; i < sizeof st->tcp_secret.cookie_key; i++)
         st->tcp_secret.cookie_key[i] = (uint8_t)rng_next(&keys);
+    for (size_t i = 0; i < sizeof st->pcb_hash_key; i++)
+        st->pcb_hash_key[i] = (uint8_t)rng_next(&keys);
+    pcb_tables_init(st);
     st->icmp_tokens = (int64_t)cfg->limits.icmp_error_burst * 1000000;
     st->icmp_tokens_at = 0;
     st->next_pcb_id = 1;
@@ -105,6 +113,9 @@ size_t ts_stack_free(struct ts_stack *st)
     tcp_destroy_all(st);
     while (st->pcbs != NULL)
         pcb_destroy(st->pcbs);
+    pcb_tables_free(st);
+    tcp_timers_free(st);
+    tcp_ring_cache_drain(st);
     pbuf_queue_clear(st, &st->loopback);
     arp_destroy(st);
     ipv4_reasm_destroy(st);
@@ -122,10 +133,16 @@ static void note_time(struct ts_stack *st, ts_time now)
 
 void ts_stack_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len)
 {
+    ts_stack_input_meta(st, now, frame, len, NULL);
+}
+
+void ts_stack_input_meta(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len,
+                         const struct ts_frame_meta *meta)
+{
     if (st == NULL)
         return;
     note_time(st, now);
-    eth_input(st, now, frame, len);
+    eth_input(st, now, frame, len, meta);
     ipv4_flush_loopback(st, now);
     mem_note_high_water(st);
 }
@@ -152,8 +169,8 @@ static ts_time earliest(ts_time a, ts_time b)
 }
 
 /*
- * O(table size): the ARP table and the reassembly slots are small and bounded.
- * TCP's many connections will want a timer wheel instead.
+ * The ARP table and the reassembly slots are scanned (small, bounded by configuration);
+ * TCP's connections, however many, answer in O(1) from the root of their timer heap.
  */
 ts_time ts_stack_next_deadline(const struct ts_stack *st)
 {

@@ -18,7 +18,8 @@
 
 static bool tcp_parse_segment(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx, struct tcp_segment *seg)
 {
-    switch (tcp_parse(rx->payload, rx->payload_len, rx->hdr.src, rx->hdr.dst, &seg->hdr, &seg->data, &seg->len)) {
+    switch (tcp_parse_checked(rx->payload, rx->payload_len, rx->hdr.src, rx->hdr.dst, !rx->l4_csum_trusted, &seg->hdr,
+                              &seg->data, &seg->len)) {
     case TCP_PARSE_OK:
         break;
     case TCP_PARSE_TRUNCATED:
@@ -34,6 +35,8 @@ static bool tcp_parse_segment(struct ts_stack *st, ts_time now, const struct ipv
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_option, "malformed option");
         return false;
     }
+    if (rx->l4_csum_trusted)
+        st->counters.tcp.rx_csum_trusted++;
     seg->src = rx->hdr.src;
     seg->dst = rx->hdr.dst;
     seg->ttl = rx->hdr.ttl;
@@ -189,7 +192,7 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     tcp_apply_syn_options(st, now, c, &h->opt);
     if (ack_ok) {
         c->snd_una = h->ack;
-        c->rto_at = TS_TIME_NEVER;
+        tcp_timer_set(c, &c->rto_at, TS_TIME_NEVER);
         tcp_rtt_handshake_done(st, now, c);
     }
     /* RFC 7323 2.2: the window in a SYN is never scaled. */
@@ -369,7 +372,7 @@ static void tcp_update_window(struct ts_stack *st, ts_time now, struct tcp_conn 
         if (c->snd_wnd > c->max_snd_wnd)
             c->max_snd_wnd = c->snd_wnd;
         if (c->snd_wnd > 0)
-            c->persist_at = TS_TIME_NEVER;
+            tcp_timer_set(c, &c->persist_at, TS_TIME_NEVER);
     }
 }
 
@@ -419,7 +422,7 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
                      c->cc.cwnd, c->cc.ssthresh, c->cc.cwnd < c->cc.ssthresh ? "slow start" : "congestion avoidance");
     }
     /* RFC 6298 5.2/5.3: all acknowledged: stop the timer; else restart it. */
-    c->rto_at = TS_TIME_NEVER;
+    tcp_timer_set(c, &c->rto_at, TS_TIME_NEVER);
     if (c->snd_max != c->snd_una)
         tcp_rto_arm(st, now, c);
 }
@@ -481,7 +484,7 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
             return false;
         }
         c->snd_una = ack;
-        c->rto_at = TS_TIME_NEVER;
+        tcp_timer_set(c, &c->rto_at, TS_TIME_NEVER);
         tcp_rtt_handshake_done(st, now, c);
         c->snd_wnd = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
         c->max_snd_wnd = c->snd_wnd;
@@ -523,7 +526,7 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
         if (fin_acked) {
             tcp_set_state(st, now, c, TS_TCP_FIN_WAIT_2, "our FIN acknowledged");
             if (c->user_closed)
-                c->timewait_at = now + st->cfg.timing.tcp_fin_wait2_timeout;
+                tcp_timer_set(c, &c->timewait_at, now + st->cfg.timing.tcp_fin_wait2_timeout);
         }
         break;
     case TS_TCP_CLOSING:
@@ -566,10 +569,15 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         }
         seq = c->rcv_nxt;
     }
-    /* Trim what lies beyond the window (the FIN with it). */
-    uint32_t wnd = c->rcv.cap - c->rcv.len;
-    if (len > wnd) {
-        len = wnd;
+    /*
+     * Trim what lies beyond the buffer's right edge, RCV.NXT plus its free space (the FIN with it).
+     * Measured from RCV.NXT, not from this segment: an out-of-order segment kept past that edge
+     * could not be delivered when the gap fills, and would be lost after being acknowledged.
+     */
+    uint32_t wnd = (uint32_t)(c->rcv.cap - c->rcv.len);
+    uint32_t room = SEQ_LT(seq, c->rcv_nxt + wnd) ? c->rcv_nxt + wnd - seq : 0;
+    if (len > room) {
+        len = room;
         fin = false;
     }
     if (len == 0 && !fin)
@@ -593,12 +601,13 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         if (fin)
             *fin_in_order = true;
         /* RFC 9293 3.8.6.3 / RFC 5681 4.2: ACK at least every second full segment, at once when a gap fills. */
-        c->segments_unacked++;
+        /* A super-segment from a GSO device stands for the full-sized segments it holds: ACK it at once. */
+        c->segments_unacked += len > c->rcv_mss ? (unsigned)(len / c->rcv_mss) : 1u;
         c->ack_pending = true;
         if (had_ooo || c->segments_unacked >= 2 || fin)
-            c->delack_at = now; /* due now: sent below */
+            tcp_timer_set(c, &c->delack_at, now); /* due now: sent below */
         else if (c->delack_at == TS_TIME_NEVER)
-            c->delack_at = now + st->cfg.timing.tcp_delack;
+            tcp_timer_set(c, &c->delack_at, now + st->cfg.timing.tcp_delack);
         if (len > 0)
             tcp_notify(c);
         return;
@@ -607,7 +616,7 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
     if (!tcp_ooo_insert(st, c, seq, data, len, fin))
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_ooo_full, "%zu bytes at %u", len, tcp_rel_rcv(c, seq));
     c->ack_pending = true;
-    c->delack_at = now;
+    tcp_timer_set(c, &c->delack_at, now);
 }
 
 /* RFC 9293 3.10.7.4 "eighth, check the FIN bit" (the FIN is in order: RCV.NXT has reached it). */
@@ -616,7 +625,7 @@ static void tcp_receive_fin(struct ts_stack *st, ts_time now, struct tcp_conn *c
     c->rcv_nxt++;
     c->fin_received = true;
     c->ack_pending = true;
-    c->delack_at = now;
+    tcp_timer_set(c, &c->delack_at, now);
     switch (c->state) {
     case TS_TCP_SYN_RECEIVED:
     case TS_TCP_ESTABLISHED:

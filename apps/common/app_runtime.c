@@ -87,7 +87,8 @@ static uint64_t derive_seed(uint64_t seed)
 static struct ts_netdev *open_device_stack(struct ts_app *app, char *err, size_t errlen)
 {
     const struct ts_app_options *o = &app->opt;
-    struct ts_netdev *dev = ts_tap_open(o->dev, err, errlen);
+    /* --impair stands for a wire, and a wire carries standard frames: no offloads under it. */
+    struct ts_netdev *dev = ts_tap_open_offload(o->dev, o->offload && !o->has_impair, err, errlen);
     if (dev == NULL)
         return NULL;
     if (o->has_impair) {

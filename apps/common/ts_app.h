@@ -67,6 +67,7 @@ struct ts_app_options {
     bool has_impair;
     struct ts_impair_spec impair;
     bool stats;
+    bool offload;             /* TAP checksum offload and TSO (--offload on|off, default on) */
 };
 
 /* A copy of one counter, taken before the stack goes away. */

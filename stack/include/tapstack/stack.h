@@ -34,6 +34,36 @@ typedef uint32_t ts_ipv4_addr;
 #define TS_IPV4(a, b, c, d) \
     ((ts_ipv4_addr)(((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d)))
 
+/*
+ * What a device promises about one frame, beside its bytes (the virtio-net
+ * header's meaning, which a TAP with IFF_VNET_HDR speaks). Zero = an ordinary frame.
+ *
+ * Received: TS_FRAME_CSUM_PARTIAL says the frame never crossed a wire (the
+ * kernel built it) and its TCP/UDP checksum field holds only the pseudo-header
+ * sum; TS_FRAME_CSUM_VERIFIED says the device checked the checksum. Either way
+ * the core skips that one transport checksum check; a frame without a flag is
+ * always checked. gso_size > 0 marks a TCP super-segment (larger than the MTU)
+ * that the sender's stack meant as segments of gso_size bytes.
+ *
+ * Sent (only to a link that advertises the offload): TS_FRAME_CSUM_PARTIAL asks
+ * the device to fill the checksum over frame[csum_start..len) into
+ * csum_start + csum_offset; gso_size > 0 asks it to cut the TCP segment into
+ * segments of gso_size payload bytes (TSO).
+ */
+#define TS_FRAME_CSUM_PARTIAL 0x1u
+#define TS_FRAME_CSUM_VERIFIED 0x2u
+
+struct ts_frame_meta {
+    uint32_t flags;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+    uint16_t gso_size;
+};
+
+/* Offloads a link may advertise in struct ts_link's offloads. */
+#define TS_LINK_TX_CSUM 0x1u /* fills TCP checksums marked TS_FRAME_CSUM_PARTIAL */
+#define TS_LINK_TSO4 0x2u    /* cuts TCP/IPv4 super-segments (needs TS_LINK_TX_CSUM) */
+
 /* What the core needs from a device, and nothing more. */
 struct ts_link {
     void *ctx;
@@ -44,6 +74,15 @@ struct ts_link {
      */
     int (*transmit)(void *ctx, ts_time now, const uint8_t *frame, size_t len);
     size_t mtu; /* IP MTU of the link, e.g. 1500 */
+    /*
+     * Optional offloads (zero for a plain link: every frame the core sends is then a standard,
+     * checksummed frame no larger than the MTU). With any bit set, transmit_meta must be given;
+     * the core calls it, instead of transmit, for every frame that carries a promise.
+     */
+    uint32_t offloads;
+    size_t tso_max; /* with TS_LINK_TSO4: the largest IP datagram one TSO frame may hold (<= 65535) */
+    int (*transmit_meta)(void *ctx, ts_time now, const uint8_t *frame, size_t len,
+                         const struct ts_frame_meta *meta);
 };
 
 /* ---- trace -------------------------------------------------------------- */
@@ -158,6 +197,9 @@ size_t ts_stack_free(struct ts_stack *st);
 
 /* Hands one received Ethernet frame to the stack. The frame is not kept after the call. */
 void ts_stack_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len);
+/* The same, with what the device promises about the frame (NULL = nothing, as ts_stack_input). */
+void ts_stack_input_meta(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len,
+                         const struct ts_frame_meta *meta);
 /* Runs every timer that is due at `now`. */
 void ts_stack_poll(struct ts_stack *st, ts_time now);
 /* When ts_stack_poll must run next, or TS_TIME_NEVER. */
