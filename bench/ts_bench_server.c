@@ -124,7 +124,7 @@ static void report_stats(struct server *s, size_t i)
     bs.stack_mem = (int64_t)ts_stack_memory_in_use(s->st);
     ts_net_unlock(s->net);
     bs.heap = bench_heap_in_use();
-    bs.conns = (int64_t)s->n_conns;
+    bs.conns = (int64_t)s->n_conns - 1; /* not this STATS connection */
     bs.parked = (int64_t)s->n_parked;
     bs.udp_rx = (int64_t)s->udp_rx;
     bs.udp_rx_bytes = (int64_t)s->udp_rx_bytes;
