@@ -10,6 +10,7 @@ packages=(
   libcriterion-dev                   # unit tests
   iproute2 iputils-ping netcat-openbsd python3 tshark nftables  # integration tests and the demo
   clang libclang-rt-14-dev           # fuzzing (libFuzzer and the sanitizer runtimes for clang)
+  liblwip-dev                        # the benchmark's lwIP peer (bench/)
 )
 
 missing=()
