@@ -3,7 +3,12 @@
  * kernel's own stack, plain sockets and one epoll loop: what a user would run
  * instead of a userspace stack. Same protocol and logic as ts-bench-server.
  *
- * Usage: kernel-bench-server [--addr A.B.C.D]   (default: any address)
+ * Usage: kernel-bench-server [--addr A.B.C.D] [--workers N]   (default: any address, 1)
+ *
+ * --workers N forks N processes sharing the listening and UDP sockets, each with
+ * its own epoll, and the counters in shared memory: one process may not be
+ * allowed the 100k descriptors that holding 100k connections takes
+ * (RLIMIT_NOFILE's hard limit). RELEASE reaches every worker (SIGUSR1).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -16,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_proto.h"
@@ -24,6 +31,14 @@
 #define IO_CHUNK 65536
 #define UDP_BURST 64
 #define MAX_EVENTS 256
+#define MAX_WORKERS 16
+
+/* What every worker counts, in memory they share. */
+struct shared_counts {
+    int64_t conns, parked, accepted, udp_rx, udp_rx_bytes;
+    pid_t workers[MAX_WORKERS];
+    int n_workers;
+};
 
 struct conn {
     int fd;
@@ -45,15 +60,25 @@ struct server {
     int ep, listen_fd, udp_fd;
     int *parked;
     size_t n_parked, cap_parked;
-    int64_t n_conns;
+    struct shared_counts *counts;
     struct usource us;
-    uint64_t udp_rx, udp_rx_bytes, accepted;
+    bool listener_paused;
     uint8_t io[IO_CHUNK];
 };
 
+static void count(int64_t *counter, int64_t delta)
+{
+    __atomic_add_fetch(counter, delta, __ATOMIC_RELAXED);
+}
+
+static int64_t counted(const int64_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
 /* The epoll tags of the two server sockets (connections carry their struct conn). */
 static struct conn listen_tag, udp_tag;
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, release_requested;
 
 static void on_stop(int sig)
 {
@@ -61,12 +86,18 @@ static void on_stop(int sig)
     stop_requested = 1;
 }
 
+static void on_release(int sig)
+{
+    (void)sig;
+    release_requested = 1;
+}
+
 static void drop_conn(struct server *s, struct conn *c)
 {
     close(c->fd); /* also leaves the epoll set */
     free(c->pending);
     free(c);
-    s->n_conns--;
+    count(&s->counts->conns, -1);
 }
 
 static void reply_and_close(struct server *s, struct conn *c, const char *text, size_t len)
@@ -82,11 +113,11 @@ static void report_stats(struct server *s, struct conn *c)
     bench_stats_init(&bs, "kernel");
     bs.heap = bench_heap_in_use();
     bs.kmem = bench_kernel_mem();
-    bs.conns = s->n_conns - 1; /* not this STATS connection */
-    bs.parked = (int64_t)s->n_parked;
-    bs.udp_rx = (int64_t)s->udp_rx;
-    bs.udp_rx_bytes = (int64_t)s->udp_rx_bytes;
-    bs.accepted = (int64_t)s->accepted;
+    bs.conns = counted(&s->counts->conns) - 1; /* not this STATS connection */
+    bs.parked = counted(&s->counts->parked);
+    bs.udp_rx = counted(&s->counts->udp_rx);
+    bs.udp_rx_bytes = counted(&s->counts->udp_rx_bytes);
+    bs.accepted = counted(&s->counts->accepted);
     char buf[512];
     size_t n = bench_stats_json(&bs, buf, sizeof buf);
     reply_and_close(s, c, buf, n);
@@ -112,17 +143,35 @@ static bool park(struct server *s, struct conn *c)
     s->parked[s->n_parked++] = c->fd;
     free(c->pending);
     free(c);
-    s->n_conns--;
+    count(&s->counts->conns, -1);
+    count(&s->counts->parked, 1);
     return true;
+}
+
+static void close_parked(struct server *s)
+{
+    for (size_t k = 0; k < s->n_parked; k++)
+        close(s->parked[k]);
+    count(&s->counts->parked, -(int64_t)s->n_parked);
+    s->n_parked = 0;
+    if (s->listener_paused) {
+        struct epoll_event ev = {.events = EPOLLIN | (s->counts->n_workers > 1 ? EPOLLEXCLUSIVE : 0),
+                                 .data.ptr = &listen_tag};
+        epoll_ctl(s->ep, EPOLL_CTL_ADD, s->listen_fd, &ev);
+        s->listener_paused = false;
+    }
 }
 
 static void release_parked(struct server *s, struct conn *c)
 {
     char buf[64];
-    int n = snprintf(buf, sizeof buf, "OK %zu\n", s->n_parked);
-    for (size_t k = 0; k < s->n_parked; k++)
-        close(s->parked[k]);
-    s->n_parked = 0;
+    int n = snprintf(buf, sizeof buf, "OK %lld\n", (long long)counted(&s->counts->parked));
+    pid_t me = getpid();
+    for (int w = 0; w < s->counts->n_workers; w++) {
+        if (s->counts->workers[w] != me)
+            kill(s->counts->workers[w], SIGUSR1);
+    }
+    close_parked(s);
     reply_and_close(s, c, buf, (size_t)n);
 }
 
@@ -145,7 +194,7 @@ static void start_usource(struct server *s, struct conn *c, const struct bench_c
                              .deadline = bench_now_us() + (uint64_t)(cmd->seconds * 1e6)};
     free(c->pending);
     free(c);
-    s->n_conns--;
+    count(&s->counts->conns, -1);
 }
 
 static void step_usource(struct server *s)
@@ -266,6 +315,11 @@ static void accept_new(struct server *s)
 {
     for (int k = 0; k < 64; k++) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            /* This worker is full: leave new connections to the others until RELEASE. */
+            epoll_ctl(s->ep, EPOLL_CTL_DEL, s->listen_fd, NULL);
+            s->listener_paused = true;
+        }
         if (fd < 0)
             return;
         struct conn *c = calloc(1, sizeof *c);
@@ -282,8 +336,8 @@ static void accept_new(struct server *s)
             free(c);
             return;
         }
-        s->n_conns++;
-        s->accepted++;
+        count(&s->counts->conns, 1);
+        count(&s->counts->accepted, 1);
     }
 }
 
@@ -293,8 +347,8 @@ static void drain_udp(struct server *s)
         ssize_t n = recv(s->udp_fd, s->io, sizeof s->io, MSG_DONTWAIT);
         if (n < 0)
             return;
-        s->udp_rx++;
-        s->udp_rx_bytes += (uint64_t)n;
+        count(&s->counts->udp_rx, 1);
+        count(&s->counts->udp_rx_bytes, n);
     }
 }
 
@@ -315,15 +369,18 @@ static void run(struct server *s)
                 serve_readable(s, c);
         }
         step_usource(s);
+        if (release_requested) {
+            release_requested = 0;
+            close_parked(s);
+        }
     }
 }
 
 static int open_sockets(struct server *s, in_addr_t addr)
 {
-    s->ep = epoll_create1(0);
     s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     s->udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (s->ep < 0 || s->listen_fd < 0 || s->udp_fd < 0)
+    if (s->listen_fd < 0 || s->udp_fd < 0)
         return -1;
     int one = 1, big = 4 << 20;
     setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -333,36 +390,87 @@ static int open_sockets(struct server *s, in_addr_t addr)
     if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(s->listen_fd, 4096) != 0 ||
         bind(s->udp_fd, (struct sockaddr *)&u, sizeof u) != 0)
         return -1;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_tag};
-    struct epoll_event eu = {.events = EPOLLIN, .data.ptr = &udp_tag};
-    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, s->listen_fd, &ev) != 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, s->udp_fd, &eu) != 0)
+    return 0;
+}
+
+/* Each worker's own epoll set; EPOLLEXCLUSIVE wakes one worker per new connection or datagram. */
+static int open_epoll(struct server *s)
+{
+    s->ep = epoll_create1(0);
+    uint32_t shared = s->counts->n_workers > 1 ? EPOLLEXCLUSIVE : 0;
+    struct epoll_event ev = {.events = EPOLLIN | shared, .data.ptr = &listen_tag};
+    struct epoll_event eu = {.events = EPOLLIN | shared, .data.ptr = &udp_tag};
+    if (s->ep < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, s->listen_fd, &ev) != 0 ||
+        epoll_ctl(s->ep, EPOLL_CTL_ADD, s->udp_fd, &eu) != 0)
         return -1;
     return 0;
+}
+
+static int parse_args(int argc, char **argv, in_addr_t *addr, int *workers)
+{
+    for (int i = 1; i < argc; i++) {
+        struct in_addr a;
+        if (i + 1 < argc && strcmp(argv[i], "--addr") == 0 && inet_pton(AF_INET, argv[i + 1], &a) == 1) {
+            *addr = a.s_addr;
+            i++;
+        } else if (i + 1 < argc && strcmp(argv[i], "--workers") == 0) {
+            *workers = atoi(argv[++i]);
+            if (*workers < 1 || *workers > MAX_WORKERS)
+                return -1;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Forks the other workers; returns in each process (the parent waits for them when it stops). */
+static void start_workers(struct server *s, int workers)
+{
+    s->counts->workers[0] = getpid();
+    s->counts->n_workers = workers;
+    for (int w = 1; w < workers; w++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            s->counts->workers[w] = getpid();
+            return;
+        }
+        s->counts->workers[w] = pid;
+    }
 }
 
 int main(int argc, char **argv)
 {
     static struct server s;
     in_addr_t addr = htonl(INADDR_ANY);
-    if (argc == 3 && strcmp(argv[1], "--addr") == 0) {
-        struct in_addr a;
-        if (inet_pton(AF_INET, argv[2], &a) != 1) {
-            fprintf(stderr, "kernel-bench-server: bad address %s\n", argv[2]);
-            return 2;
-        }
-        addr = a.s_addr;
-    } else if (argc != 1) {
-        fprintf(stderr, "Usage: kernel-bench-server [--addr A.B.C.D]\n");
+    int workers = 1;
+    if (parse_args(argc, argv, &addr, &workers) != 0) {
+        fprintf(stderr, "Usage: kernel-bench-server [--addr A.B.C.D] [--workers N (1..%d)]\n", MAX_WORKERS);
         return 2;
     }
     struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction sr = {.sa_handler = on_release};
+    sigaction(SIGUSR1, &sr, NULL);
     bench_raise_nofile();
-    if (open_sockets(&s, addr) != 0) {
+    s.counts = mmap(NULL, sizeof *s.counts, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s.counts == MAP_FAILED || open_sockets(&s, addr) != 0) {
         perror("kernel-bench-server: cannot open the server's sockets");
         return 1;
     }
+    pid_t parent = getpid();
+    start_workers(&s, workers);
+    if (open_epoll(&s) != 0) {
+        perror("kernel-bench-server: epoll");
+        return 1;
+    }
     run(&s);
+    if (getpid() == parent) {
+        for (int w = 1; w < s.counts->n_workers; w++) {
+            kill(s.counts->workers[w], SIGTERM);
+            waitpid(s.counts->workers[w], NULL, 0);
+        }
+    }
     return 0;
 }
