@@ -204,6 +204,68 @@ struct ts_tcp_info {
 };
 int ts_pcb_tcp_info(const struct ts_pcb *pcb, struct ts_tcp_info *info);
 
+/* ---- a read-only view of the TCP control block (stack/tcp_view.c) -----------------
+ *
+ * For tools that show what the core holds (ts-replay --tcb, a debugger's helper):
+ * a copy of the RFC 9293 3.3.1 variables and the rest of the TCB, taken at the
+ * moment of the call. Sequence numbers are absolute (subtract iss / irs for the
+ * relative numbers traces print); times are microseconds on the stack's clock.
+ */
+enum ts_tcp_timer {
+    TS_TCP_TIMER_RTO,       /* retransmission (RFC 6298), also the SYN's */
+    TS_TCP_TIMER_DELACK,    /* delayed ACK (RFC 9293 3.8.6.3) */
+    TS_TCP_TIMER_PERSIST,   /* zero-window probe (RFC 9293 3.8.6.1) */
+    TS_TCP_TIMER_KEEPALIVE, /* RFC 9293 3.8.4 */
+    TS_TCP_TIMER_TIMEWAIT,  /* 2*MSL (RFC 9293 3.4.2) */
+    TS_TCP_TIMER_COUNT,
+};
+/* "rto", "delack", "persist", "keepalive", "time-wait". */
+const char *ts_tcp_timer_name(enum ts_tcp_timer timer);
+
+struct ts_tcp_view {
+    uint32_t pcb_id;             /* stable for the pcb's life, never reused within a stack */
+    struct ts_sockaddr local, remote;
+    bool listener;               /* a listening pcb: only the fields marked (L) mean anything */
+    bool accepted;               /* handed to the user (accept or an active open) */
+    bool user_closed;            /* the user gave the pcb back; the connection is finishing */
+    enum ts_tcp_state state;     /* (L) */
+    const char *state_name;      /* (L) "ESTABLISHED" ... */
+    /* listener: connections waiting (L) */
+    unsigned syn_queue, accept_queue;
+    /* RFC 9293 3.3.1 */
+    uint32_t iss, snd_una, snd_nxt, snd_wnd, snd_wl1, snd_wl2;
+    uint32_t irs, rcv_nxt, rcv_wnd; /* rcv_wnd: what we would advertise now, in bytes */
+    /* negotiated options */
+    uint16_t snd_mss, rcv_mss;
+    bool wscale, timestamps, sack;
+    uint8_t snd_wscale, rcv_wscale;
+    /* congestion control (RFC 5681), RTT (RFC 6298) */
+    uint32_t cwnd, ssthresh;
+    bool in_recovery;
+    bool have_rtt;               /* srtt and rttvar hold a measurement */
+    ts_time srtt, rttvar, rto;
+    unsigned backoff;            /* RTO doublings since new data was last acknowledged */
+    uint64_t retransmits;
+    unsigned dupacks;
+    /* timers: absolute deadlines on the stack's clock, TS_TIME_NEVER when not armed */
+    ts_time timer_at[TS_TCP_TIMER_COUNT];
+    /* buffers */
+    size_t snd_buffered, snd_buf_size; /* bytes from SND.UNA on, queued by the user / the buffer size */
+    size_t rcv_buffered, rcv_buf_size; /* bytes received in order, not yet read / the buffer size */
+    size_t ooo_bytes;                  /* out-of-order bytes held (RFC 9293 3.10.7.4) */
+    bool fin_sent, fin_received;
+};
+
+/* Fills a snapshot of a TCP pcb: 0, -EINVAL (not TCP), -ENOTCONN (neither listening nor connected). */
+int ts_tcp_view_of(const struct ts_pcb *pcb, struct ts_tcp_view *view);
+/*
+ * Snapshots every TCP pcb of the stack, in the stack's order: listeners, the
+ * connections they made (accepted or not), active opens, connections the user
+ * already closed that are still finishing. Writes at most max views and returns
+ * how many there are (call with max 0 to count).
+ */
+size_t ts_stack_tcp_views(const struct ts_stack *st, struct ts_tcp_view *out, size_t max);
+
 /* Bytes of the next datagram, or -EAGAIN (FIONREAD-like). */
 ssize_t ts_pcb_next_size(const struct ts_pcb *pcb);
 

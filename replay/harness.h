@@ -50,6 +50,13 @@ struct replay_frame {
 int replay_case_load(const char *case_path, struct replay_case **out, char *err, size_t errlen);
 /* The case file alone, for a generator about to make its capture (which may not exist yet). */
 int replay_case_load_script(const char *case_path, struct replay_case **out, char *err, size_t errlen);
+/*
+ * A case from text (a case file's lines) and a capture path, for a tool that
+ * makes the setup itself (ts-replay on a capture without a case file). A
+ * 'capture' line in the text is ignored: capture_path is read.
+ */
+int replay_case_load_text(const char *name, const char *text, const char *capture_path, struct replay_case **out,
+                          char *err, size_t errlen);
 void replay_case_free(struct replay_case *c);
 
 const char *replay_case_name(const struct replay_case *c);

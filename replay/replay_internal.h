@@ -79,6 +79,13 @@ struct replay_counter_expect {
 };
 
 #define REPLAY_MAX_APPS 8
+#define REPLAY_MAX_NEIGHBOURS 16
+
+/* A 'neighbour A.B.C.D MAC' line: a static ARP entry, for captures that show no ARP exchange. */
+struct replay_neighbour {
+    ts_ipv4_addr addr;
+    uint8_t mac[6];
+};
 
 struct replay_case {
     char *path;
@@ -105,6 +112,8 @@ struct replay_case {
     unsigned n_echo;
     uint16_t tcp_echo_ports[REPLAY_MAX_APPS];
     unsigned n_tcp_echo;
+    struct replay_neighbour neighbours[REPLAY_MAX_NEIGHBOURS];
+    unsigned n_neighbours;
     int expect_state;     /* the current TCP connection's state at the end; -1 = not checked */
     unsigned expect_state_line;
     int expect_error;     /* the first error the current connection reported (0 = none); -1 = not checked */

@@ -10,6 +10,7 @@
  *   first-poll T                 (the stack's first ts_stack_poll; default 0)
  *   clock-offset USEC            (recorded: capture timestamp = the stack's clock + USEC)
  *   app udp-echo PORT            app tcp-echo PORT
+ *   neighbour A.B.C.D MAC        (a static ARP entry: the capture shows no ARP for that host)
  *   at T ACTION ...              (case_actions.c: ping, udp-send, tcp-*, expect-state)
  *   expect-counter LAYER.NAME VALUE
  *   expect-state STATE           expect-error ERRNO | none
@@ -510,6 +511,22 @@ static int d_at(struct line_ctx *lc)
     return case_parse_action(lc, a);
 }
 
+static int d_neighbour(struct line_ctx *lc)
+{
+    struct replay_case *c = lc->c;
+    const char *addr = want(lc, 1, "an address, e.g. neighbour 10.0.0.1 02:00:00:00:00:01");
+    const char *mac = want(lc, 2, "a MAC");
+    if (!addr || !mac)
+        return -1;
+    if (c->n_neighbours == REPLAY_MAX_NEIGHBOURS)
+        return fail(lc, "at most %d neighbour lines", REPLAY_MAX_NEIGHBOURS);
+    struct replay_neighbour *n = &c->neighbours[c->n_neighbours];
+    if (parse_addr(lc, addr, &n->addr) || parse_mac(lc, mac, n->mac))
+        return -1;
+    c->n_neighbours++;
+    return 0;
+}
+
 static int d_time(struct line_ctx *lc, ts_time *out)
 {
     const char *v = want(lc, 1, "a time");
@@ -542,6 +559,8 @@ static int directive(struct line_ctx *lc)
     }
     if (strcmp(d, "app") == 0)
         return d_app(lc);
+    if (strcmp(d, "neighbour") == 0)
+        return d_neighbour(lc);
     if (strcmp(d, "at") == 0)
         return d_at(lc);
     if (strcmp(d, "expect-counter") == 0)
@@ -553,7 +572,7 @@ static int directive(struct line_ctx *lc)
     if (strcmp(d, "expect-error") == 0)
         return d_expect_error(lc);
     return fail(lc, "unknown directive '%s' (stack, origin, capture, tolerance, duration, start, first-poll, "
-                    "clock-offset, app, at, expect-counter, expect-state, expect-error)", d);
+                    "clock-offset, app, neighbour, at, expect-counter, expect-state, expect-error)", d);
 }
 
 /* ---- the whole file ---------------------------------------------------------------------------- */

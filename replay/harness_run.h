@@ -35,6 +35,25 @@ struct happening {
 };
 
 struct tcp_apps; /* tcp_apps.c */
+struct run;
+
+/*
+ * A watcher of a run (ts-replay, replay/step*.c): told of each input frame
+ * before and after the stack takes it, of each frame the stack sends, and of
+ * each line of the run's trace (the core's events, with ev; the harness's and
+ * the apps' notes, with ev NULL). Any callback may be NULL.
+ */
+struct run_watch {
+    void *ctx;
+    /* r->in[idx] is next; returning false stops the run before it is fed */
+    bool (*input_begin)(void *ctx, struct run *r, size_t idx);
+    void (*input_end)(void *ctx, struct run *r, size_t idx);
+    /* the frame to feed instead of r->in[idx] (*len its length), or NULL to feed it as it is */
+    const uint8_t *(*rewrite)(void *ctx, struct run *r, size_t idx, size_t *len);
+    /* r->out[k] was just sent */
+    void (*sent)(void *ctx, struct run *r, size_t k);
+    void (*line)(void *ctx, struct run *r, const struct ts_trace_event *ev, const char *text);
+};
 
 struct run {
     const struct replay_case *c;
@@ -73,6 +92,10 @@ struct run {
     struct udp_client udp[MAX_UDP_CLIENTS];
     unsigned n_udp;
     struct tcp_apps *tcp;
+
+    const struct run_watch *watch; /* NULL: nobody watches */
+    unsigned break_at;             /* capture frame before which ts_replay_break is called; 0 = none */
+    bool stopped;                  /* the watch stopped the run */
 
     struct replay_tcp_flows flows; /* relative sequence numbers in the trace */
     struct replay_buf report;      /* problems */

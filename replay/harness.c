@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "harness_run.h"
+#include "replay_step.h"
 
 /* Bounds that keep a broken core from hanging a test run. */
 #define MAX_LOOP_STEPS 2000000
@@ -38,16 +39,40 @@ void run_problem(struct run *r, const char *fmt, ...)
     r->problems++;
 }
 
-void run_trace(struct run *r, const char *fmt, ...)
+/* One line of the run's trace; a watcher sees it too unless it has a callback of its own for it. */
+static void trace_text(struct run *r, const struct ts_trace_event *ev, bool watched, const char *text)
 {
     char t[32];
     replay_format_time(r->now, t, sizeof(t));
-    replay_buf_printf(&r->trace, "%12s  ", t);
+    replay_buf_printf(&r->trace, "%12s  %s\n", t, text);
+    if (watched && r->watch && r->watch->line)
+        r->watch->line(r->watch->ctx, r, ev, text);
+}
+
+static void trace_vf(struct run *r, bool watched, const char *fmt, va_list ap)
+{
+    struct replay_buf b = {0};
+    replay_buf_vprintf(&b, fmt, ap);
+    trace_text(r, NULL, watched, b.s ? b.s : "");
+    replay_buf_free(&b);
+}
+
+void run_trace(struct run *r, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    replay_buf_vprintf(&r->trace, fmt, ap);
+    trace_vf(r, true, fmt, ap);
     va_end(ap);
-    replay_buf_printf(&r->trace, "\n");
+}
+
+/* A line a watcher hears about through its own callback (an input, a frame sent). */
+static void trace_unwatched(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace_unwatched(struct run *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    trace_vf(r, false, fmt, ap);
+    va_end(ap);
 }
 
 ts_time run_stack_now(const struct run *r)
@@ -115,7 +140,7 @@ static int on_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
     replay_flows_learn(&r->flows, frame, len);
     replay_describe_frame_in(&r->flows, frame, len, desc, sizeof(desc));
     if (r->draining) {
-        run_trace(r, "sent after the end (not compared): %s", desc);
+        trace_unwatched(r, "sent after the end (not compared): %s", desc);
         return 0;
     }
     ts_time t = now - r->origin;
@@ -127,7 +152,9 @@ static int on_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
     if (t != r->now)
         run_trace(r, "note: the stack passed now=%+" PRId64 "us to transmit, the harness is at %+" PRId64 "us", t,
                   r->now);
-    run_trace(r, "sent #%zu: %s", r->n_out, desc);
+    trace_unwatched(r, "sent #%zu: %s", r->n_out, desc);
+    if (r->watch && r->watch->sent)
+        r->watch->sent(r->watch->ctx, r, r->n_out - 1);
     if (r->peer)
         r->peer(r->peer_ctx, (struct replay_peer_io *)r, t, frame, len);
     return 0;
@@ -136,7 +163,10 @@ static int on_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
 static void on_trace(void *ctx, const struct ts_trace_event *ev)
 {
     struct run *r = ctx;
-    run_trace(r, "  [%s] %s", ts_trace_layer_name(ev->layer), ev->text);
+    struct replay_buf b = {0};
+    replay_buf_printf(&b, "  [%s] %s", ts_trace_layer_name(ev->layer), ev->text);
+    trace_text(r, ev, true, b.s ? b.s : "");
+    replay_buf_free(&b);
 }
 
 /* ---- the frames the stack receives ------------------------------------------------------------- */
@@ -237,9 +267,14 @@ static ts_time min_time(ts_time a, ts_time b)
 
 static void feed_inputs(struct run *r, struct cursor *cur)
 {
-    while (next_input_time(r, cur) <= r->now) {
+    while (!r->stopped && next_input_time(r, cur) <= r->now) {
+        size_t idx = cur->next_input;
+        if (r->watch && r->watch->input_begin && !r->watch->input_begin(r->watch->ctx, r, idx)) {
+            r->stopped = true;
+            return;
+        }
         /* A peer may queue frames (and move r->in) while the stack handles this one: copy what we need. */
-        size_t idx = cur->next_input++;
+        cur->next_input++;
         const uint8_t *data = r->in[idx].data;
         size_t len = r->in[idx].len;
         unsigned index = r->in[idx].index;
@@ -247,11 +282,23 @@ static void feed_inputs(struct run *r, struct cursor *cur)
         replay_flows_learn(&r->flows, data, len);
         replay_describe_frame_in(&r->flows, data, len, desc, sizeof(desc));
         if (index)
-            run_trace(r, "input (capture frame %u): %s", index, desc);
+            trace_unwatched(r, "input (capture frame %u): %s", index, desc);
         else
-            run_trace(r, "input (from the peer): %s", desc);
+            trace_unwatched(r, "input (from the peer): %s", desc);
         log_happening(r, true, idx);
+        if (r->watch && r->watch->rewrite) {
+            size_t nlen = len;
+            const uint8_t *nd = r->watch->rewrite(r->watch->ctx, r, idx, &nlen);
+            if (nd) {
+                data = nd;
+                len = nlen;
+            }
+        }
+        if (index && index == r->break_at)
+            ts_replay_break(index); /* gdb: break ts_replay_break, then finish and step into ts_stack_input */
         ts_stack_input(r->st, run_stack_now(r), data, len);
+        if (r->watch && r->watch->input_end)
+            r->watch->input_end(r->watch->ctx, r, idx);
     }
 }
 
@@ -365,6 +412,8 @@ static void schedule_apps(struct run *r)
 static void step(struct run *r, struct cursor *cur)
 {
     feed_inputs(r, cur);
+    if (r->stopped)
+        return;
     if (r->react_at <= r->now) {
         r->react_at = TS_TIME_NEVER;
         apps_serve(r);
@@ -417,7 +466,7 @@ void run_loop(struct run *r, ts_time end)
     if (r->peer)
         r->peer(r->peer_ctx, (struct replay_peer_io *)r, 0, NULL, 0);
     step(r, &cur); /* the first poll, unless the case moved it: a gratuitous ARP goes out here */
-    for (unsigned steps = 0; steps < MAX_LOOP_STEPS; steps++) {
+    for (unsigned steps = 0; steps < MAX_LOOP_STEPS && !r->stopped; steps++) {
         ts_time ti = next_input_time(r, &cur), ta = next_action_time(r->c, &cur);
         ts_time before = min_time(min_time(ti, ta), r->react_at);
         ts_time td = r->polled ? timer_time(r, next_deadline(r), before) : r->c->first_poll;
@@ -440,7 +489,8 @@ void run_loop(struct run *r, ts_time end)
             r->now = t;
         step(r, &cur);
     }
-    run_problem(r, "the run took more than %d steps; stopping", MAX_LOOP_STEPS);
+    if (!r->stopped)
+        run_problem(r, "the run took more than %d steps; stopping", MAX_LOOP_STEPS);
 }
 
 ts_time run_end(const struct replay_case *c, bool inputs_only)
@@ -483,6 +533,9 @@ bool run_setup(struct run *r, const struct replay_case *c, replay_peer_fn peer, 
         run_problem(r, "ts_stack_new refused the case's stack line (address, prefix or MTU)");
         return false;
     }
+    for (unsigned i = 0; i < c->n_neighbours; i++)
+        if (ts_stack_arp_add_static(r->st, c->neighbours[i].addr, c->neighbours[i].mac) != 0)
+            run_problem(r, "the stack refused the static ARP entry of neighbour line %u", i + 1);
     return true;
 }
 

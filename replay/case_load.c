@@ -179,6 +179,36 @@ fail:
     return -1;
 }
 
+int replay_case_load_text(const char *name, const char *text, const char *capture_path, struct replay_case **out,
+                          char *err, size_t errlen)
+{
+    char perr[512] = "";
+    *out = NULL;
+    struct replay_case *c = calloc(1, sizeof(*c));
+    if (!c || !(c->path = strdup(name)) || !(c->name = strdup(name))) {
+        snprintf(err, errlen, "out of memory");
+        replay_case_free(c);
+        return -1;
+    }
+    if (replay_case_parse(c, text, perr, sizeof(perr)) != 0) {
+        snprintf(err, errlen, "the setup made for %s: %s", capture_path, perr);
+        replay_case_free(c);
+        return -1;
+    }
+    free(c->capture_path);
+    if (!(c->capture_path = strdup(capture_path))) {
+        snprintf(err, errlen, "out of memory");
+        replay_case_free(c);
+        return -1;
+    }
+    if (load_capture(c, err, errlen) != 0) {
+        replay_case_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
 void replay_case_free(struct replay_case *c)
 {
     if (!c)
