@@ -241,11 +241,14 @@ def write(doc, out_dir, latest):
 
 
 def check(doc, systems):
+    """Every required figure present and positive. The kernel's memory per connection is only required
+    to be present: it is a machine-wide difference, and other activity can outweigh 1k connections."""
     missing = []
     for s in systems:
         figs = doc["systems"].get(s, {}).get("figures", {})
         for key in REQUIRED:
             f = figs.get(key)
-            if f is None or not f["median"] > 0:
+            noisy = s == "kernel" and key.startswith("mem_per_conn")
+            if f is None or not (noisy or f["median"] > 0):
                 missing.append("%s.%s" % (s, key))
     return missing
