@@ -43,7 +43,8 @@ REQUIRED = ["bulk_rx_1", "bulk_rx_8", "bulk_tx_1", "bulk_tx_8", "rr_p50_us", "rr
             "udp_rx_pps", "udp_tx_pps"]
 
 MEMORY_METHOD = {
-    "tapstack": "process heap in use (mallinfo2) while held minus before, per held connection: stack + socket layer",
+    "tapstack": "process heap in use (mallinfo2) while held minus before, per established connection: stack + "
+                "socket layer (the stack's own count, ts_stack_memory_in_use, is in info.stack_mem_per_conn_*)",
     "lwip": "process heap in use (mallinfo2; the package sets MEMP_MEM_MALLOC, so every pcb is malloc'd)",
     "kernel": "machine-wide Slab + TCP pages (/proc/meminfo, /proc/net/sockstat) while held minus before, "
               "halved: both ends of each connection are kernel sockets on the same machine",
@@ -210,7 +211,8 @@ def markdown(doc):
         if doc["systems"].get(s, {}).get("memory_method"):
             lines.append("  - %s: %s." % (label, doc["systems"][s]["memory_method"]))
     lines.append("- Connections held: the smaller of what the client established and what the server parked "
-                 "(HOLD), within the time bound; the rest in the JSON (`info.hold_*`).")
+                 "(HOLD), within the time bound; the rest in the JSON (`info.hold_*`). Memory is divided by what "
+                 "the client established (a connection not yet accepted is in the server's stack too).")
     lines.append("")
     lines.append("## Systems")
     lines.append("")

@@ -225,13 +225,17 @@ class Runner:
                                           "client_processes": r.get("processes"),
                                           "server_parked": r["stats_during"]["parked"],
                                           "open_seconds": r["open_seconds"]}
-            if held > 0:
+            sysres.info["hold_" + tag].update(stats_before=r["stats_before"], stats_during=r["stats_during"])
+            # Memory is divided by what the client established: a connection still waiting in the
+            # server's accept queue is in the server's stack all the same.
+            est = r["established"]
+            if held > 0 and est > 0:
                 before, during = r["stats_before"][mem_field], r["stats_during"][mem_field]
                 if before is not None and during is not None:
-                    per = (during - before) / held / (2 if kernel_both_ends else 1)
+                    per = (during - before) / est / (2 if kernel_both_ends else 1)
                     sysres.add("mem_per_conn_" + tag, per)
                 if mem_field == "heap" and r["stats_during"].get("stack_mem") is not None:
-                    sm = (r["stats_during"]["stack_mem"] - r["stats_before"]["stack_mem"]) / held
+                    sm = (r["stats_during"]["stack_mem"] - r["stats_before"]["stack_mem"]) / est
                     sysres.info.setdefault("stack_mem_per_conn_" + tag, []).append(round(sm, 1))
             if r["rr"]:
                 sysres.add("rr_p50_held_" + tag, r["rr"]["p50_us"])
