@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config   # the build
   libpcap-dev                        # pcap capture and replay devices
   libcriterion-dev                   # unit tests
+  librsvg2-bin                       # rsvg-convert: ts-plot --png
   iproute2 iputils-ping netcat-openbsd python3 tshark nftables  # integration tests and the demo
   clang libclang-rt-14-dev           # fuzzing (libFuzzer and the sanitizer runtimes for clang)
   liblwip-dev                        # the benchmark's lwIP peer (bench/)
