@@ -32,6 +32,32 @@ int ts_netdev_receive(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t c
     return dev->ops->receive(dev, now, buf, cap, len ? len : &len_unused, when ? when : &when_unused);
 }
 
+int ts_netdev_transmit_meta(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len,
+                            const struct ts_frame_meta *meta)
+{
+    if (!dev || !frame || len == 0)
+        return -EINVAL;
+    if (dev->ops->transmit_meta)
+        return dev->ops->transmit_meta(dev, now, frame, len, meta);
+    if (meta && (meta->flags != 0 || meta->gso_size != 0))
+        return -EOPNOTSUPP;
+    return ts_netdev_transmit(dev, now, frame, len);
+}
+
+int ts_netdev_receive_meta(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when,
+                           struct ts_frame_meta *meta)
+{
+    size_t len_unused;
+    ts_time when_unused;
+
+    if (!dev || !buf || !meta)
+        return -EINVAL;
+    memset(meta, 0, sizeof *meta);
+    if (!dev->ops->receive_meta)
+        return ts_netdev_receive(dev, now, buf, cap, len, when);
+    return dev->ops->receive_meta(dev, now, buf, cap, len ? len : &len_unused, when ? when : &when_unused, meta);
+}
+
 int ts_netdev_wait_fd(struct ts_netdev *dev)
 {
     if (!dev || !dev->ops->wait_fd)
@@ -64,6 +90,12 @@ static int link_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t le
     return ts_netdev_transmit(ctx, now, frame, len);
 }
 
+static int link_transmit_meta(void *ctx, ts_time now, const uint8_t *frame, size_t len,
+                              const struct ts_frame_meta *meta)
+{
+    return ts_netdev_transmit_meta(ctx, now, frame, len, meta);
+}
+
 struct ts_link ts_netdev_link(struct ts_netdev *dev)
 {
     struct ts_link link = {
@@ -71,6 +103,12 @@ struct ts_link ts_netdev_link(struct ts_netdev *dev)
         .transmit = link_transmit,
         .mtu = dev ? dev->mtu : 0,
     };
+    /* Only a device that takes metadata can be asked for offloads. */
+    if (dev && dev->offloads != 0 && dev->ops->transmit_meta) {
+        link.offloads = dev->offloads;
+        link.tso_max = dev->tso_max;
+        link.transmit_meta = link_transmit_meta;
+    }
     return link;
 }
 

@@ -19,6 +19,14 @@ void ts_netdev_errorf(char *errbuf, size_t errlen, const char *fmt, ...)
 /* Copies name into dev->name, truncating to fit (the name is for display only). */
 void ts_netdev_set_name(struct ts_netdev *dev, const char *name);
 
+/* Whether a partial checksum's field (csum_start + csum_offset, 2 bytes) lies inside a frame of len bytes. */
+bool ts_frame_meta_csum_fits(const struct ts_frame_meta *meta, size_t len);
+/*
+ * Fills in the transport checksum a TS_FRAME_CSUM_PARTIAL frame leaves to the device and turns the
+ * flag into TS_FRAME_CSUM_VERIFIED; does nothing to other frames. -EINVAL if the offsets lie outside.
+ */
+int ts_netdev_complete_checksum(uint8_t *frame, size_t len, struct ts_frame_meta *meta);
+
 /* A capture being written: DLT_EN10MB, microsecond timestamps. */
 struct ts_pcap_writer {
     pcap_t *dead;

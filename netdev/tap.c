@@ -4,6 +4,12 @@
  * The interface is attached with IFF_TAP | IFF_NO_PI, so each read() returns
  * exactly one frame and each write() injects exactly one, with no packet-info
  * header in front. The descriptor is non-blocking: the runtime polls it.
+ *
+ * With offloads (the default), IFF_VNET_HDR puts a struct virtio_net_hdr in
+ * front of every frame both ways and TUNSETOFFLOAD lets the kernel skip its
+ * checksums and segmentation: it reads and writes TCP super-segments of up to
+ * 64 KiB whose checksum the other side completes. readv/writev keep the header
+ * apart from the frame, so the frame is never copied for it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +17,10 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/virtio_net.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "netdev_internal.h"
@@ -30,60 +38,153 @@
 struct tap_dev {
     struct ts_netdev dev;
     int fd;
+    bool vnet_hdr;    /* every frame is preceded by a struct virtio_net_hdr, both ways */
     uint8_t *scratch; /* allocated on first use by a small-buffer caller */
 };
+
+#define TAP_VNET_HDR_LEN sizeof(struct virtio_net_hdr)
+/* The largest IP datagram the kernel hands over or takes as one TSO frame. */
+#define TAP_TSO_MAX 65535
 
 static struct tap_dev *tap_of(struct ts_netdev *dev)
 {
     return (struct tap_dev *)dev;
 }
 
-static int tap_transmit(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len)
+/* The virtio-net header asking the kernel for what meta asks (NULL: nothing, an ordinary frame). */
+static int tap_vnet_header(const uint8_t *frame, size_t len, const struct ts_frame_meta *meta,
+                           struct virtio_net_hdr *vh)
 {
-    struct tap_dev *tap = tap_of(dev);
+    memset(vh, 0, sizeof *vh);
+    vh->gso_type = VIRTIO_NET_HDR_GSO_NONE;
+    if (!meta)
+        return 0;
+    if (meta->flags & TS_FRAME_CSUM_PARTIAL) {
+        if (!ts_frame_meta_csum_fits(meta, len))
+            return -EINVAL;
+        vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        vh->csum_start = meta->csum_start;
+        vh->csum_offset = meta->csum_offset;
+    }
+    if (meta->gso_size != 0) {
+        /* TSO needs the partial checksum and a TCP header at csum_start (its data offset gives hdr_len). */
+        if (!(meta->flags & TS_FRAME_CSUM_PARTIAL) || (size_t)meta->csum_start + 20 > len)
+            return -EINVAL;
+        vh->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+        vh->gso_size = meta->gso_size;
+        vh->hdr_len = (uint16_t)(meta->csum_start + (frame[meta->csum_start + 12] >> 4) * 4);
+    }
+    return 0;
+}
+
+static int tap_write(struct tap_dev *tap, const uint8_t *frame, size_t len, const struct ts_frame_meta *meta)
+{
+    struct virtio_net_hdr vh;
+    struct iovec iov[2];
+    size_t want = len;
+    int iovcnt = 0;
     ssize_t n;
 
-    (void)now;
     if (len > TAP_SCRATCH_SIZE)
         return -EMSGSIZE;
+    if (tap->vnet_hdr) {
+        int rc = tap_vnet_header(frame, len, meta, &vh);
+        if (rc < 0)
+            return rc;
+        iov[iovcnt++] = (struct iovec){.iov_base = &vh, .iov_len = sizeof vh};
+        want += sizeof vh;
+    } else if (meta && (meta->flags != 0 || meta->gso_size != 0)) {
+        return -EOPNOTSUPP;
+    }
+    iov[iovcnt++] = (struct iovec){.iov_base = (void *)frame, .iov_len = len};
     /*
      * A full queue (EAGAIN) is reported, not waited out: the runtime must never
      * block here, and a lost Ethernet frame is something the protocols handle.
      */
     do {
-        n = write(tap->fd, frame, len);
+        n = writev(tap->fd, iov, iovcnt);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;
-    return (size_t)n == len ? 0 : -EIO;
+    return (size_t)n == want ? 0 : -EIO;
 }
 
-/* One read() = one frame; 0 when nothing is queued. */
-static int tap_read_frame(struct tap_dev *tap, uint8_t *buf, size_t cap, size_t *len)
+static int tap_transmit(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len)
 {
+    (void)now;
+    return tap_write(tap_of(dev), frame, len, NULL);
+}
+
+static int tap_transmit_meta(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len,
+                             const struct ts_frame_meta *meta)
+{
+    (void)now;
+    return tap_write(tap_of(dev), frame, len, meta);
+}
+
+/* What the kernel's header promises, as the core understands it; a header it cannot vouch for promises nothing. */
+static void tap_meta_from_vnet(const struct virtio_net_hdr *vh, size_t len, struct ts_frame_meta *meta)
+{
+    memset(meta, 0, sizeof *meta);
+    if (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        meta->flags = TS_FRAME_CSUM_PARTIAL;
+        meta->csum_start = vh->csum_start;
+        meta->csum_offset = vh->csum_offset;
+        if (!ts_frame_meta_csum_fits(meta, len))
+            meta->flags = 0; /* the core will check the checksum and drop the frame if it does not verify */
+    } else if (vh->flags & VIRTIO_NET_HDR_F_DATA_VALID) {
+        meta->flags = TS_FRAME_CSUM_VERIFIED;
+    }
+    if ((vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE)
+        meta->gso_size = vh->gso_size;
+}
+
+/* One read() = one frame (after its header, with offloads); 0 when nothing is queued. */
+static int tap_read_frame(struct tap_dev *tap, uint8_t *buf, size_t cap, size_t *len, struct ts_frame_meta *meta)
+{
+    struct virtio_net_hdr vh;
+    struct iovec iov[2];
+    int iovcnt = 0;
     ssize_t n;
 
+    if (tap->vnet_hdr)
+        iov[iovcnt++] = (struct iovec){.iov_base = &vh, .iov_len = sizeof vh};
+    iov[iovcnt++] = (struct iovec){.iov_base = buf, .iov_len = cap};
     do {
-        n = read(tap->fd, buf, cap);
+        n = readv(tap->fd, iov, iovcnt);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+    memset(meta, 0, sizeof *meta);
+    if (tap->vnet_hdr) {
+        if ((size_t)n < sizeof vh)
+            return -EIO;
+        n -= (ssize_t)sizeof vh;
+        tap_meta_from_vnet(&vh, (size_t)n, meta);
+    }
     *len = (size_t)n;
     return 1;
 }
 
-static int tap_receive(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when)
+/* Ethernet II carrying IPv4 carrying TCP (no VLAN tag: the kernel gives a TAP untagged frames). */
+static bool tap_frame_is_ipv4_tcp(const uint8_t *frame, size_t len)
+{
+    return len >= 14 + 20 && frame[12] == 0x08 && frame[13] == 0x00 && frame[14 + 9] == 6;
+}
+
+static int tap_receive_meta(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len,
+                            ts_time *when, struct ts_frame_meta *meta)
 {
     struct tap_dev *tap = tap_of(dev);
     size_t got = 0;
     int rc;
 
     if (cap >= TAP_SCRATCH_SIZE) {
-        rc = tap_read_frame(tap, buf, cap, &got);
+        rc = tap_read_frame(tap, buf, cap, &got, meta);
     } else {
         if (!tap->scratch && !(tap->scratch = malloc(TAP_SCRATCH_SIZE)))
             return -ENOMEM;
-        rc = tap_read_frame(tap, tap->scratch, TAP_SCRATCH_SIZE, &got);
+        rc = tap_read_frame(tap, tap->scratch, TAP_SCRATCH_SIZE, &got, meta);
         if (rc == 1 && got > cap)
             return -EMSGSIZE; /* the frame is consumed: dropped, never cut short */
         if (rc == 1)
@@ -91,9 +192,27 @@ static int tap_receive(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t 
     }
     if (rc != 1)
         return rc;
+    /*
+     * The promise pays only for bulk TCP. Anything else (UDP, mostly) is completed here: an ICMP
+     * error the stack sends about a datagram quotes its header, checksum included, and must quote
+     * the value the wire would have carried.
+     */
+    if ((meta->flags & TS_FRAME_CSUM_PARTIAL) && !tap_frame_is_ipv4_tcp(buf, got))
+        (void)ts_netdev_complete_checksum(buf, got, meta);
     *len = got;
     *when = now;
     return 1;
+}
+
+/* A caller without metadata gets a standard frame: a checksum the kernel left to us is completed here. */
+static int tap_receive(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when)
+{
+    struct ts_frame_meta meta;
+    int rc = tap_receive_meta(dev, now, buf, cap, len, when, &meta);
+
+    if (rc == 1)
+        (void)ts_netdev_complete_checksum(buf, *len, &meta); /* bad offsets: left as is, the stack drops it */
+    return rc;
 }
 
 static int tap_wait_fd(struct ts_netdev *dev)
@@ -112,6 +231,9 @@ static void tap_destroy(struct ts_netdev *dev)
 {
     struct tap_dev *tap = tap_of(dev);
 
+    /* A persistent interface keeps its offload features: the next reader may not speak virtio-net headers. */
+    if (tap->dev.offloads != 0)
+        (void)ioctl(tap->fd, TUNSETOFFLOAD, 0);
     close(tap->fd);
     free(tap->scratch);
     free(tap);
@@ -125,6 +247,8 @@ static const struct ts_netdev_ops tap_ops = {
     .next_deadline = tap_next_deadline,
     .poll = NULL,
     .destroy = tap_destroy,
+    .transmit_meta = tap_transmit_meta,
+    .receive_meta = tap_receive_meta,
 };
 
 /* Linux's own rule (dev_valid_name): 1..15 bytes, not "." or "..", no '/', ':' or white space. */
@@ -169,19 +293,20 @@ static int tap_open_tun(char *errbuf, size_t errlen)
     return -1;
 }
 
-static int tap_attach(int fd, const char *name, char actual[IFNAMSIZ], char *errbuf, size_t errlen)
+static int tap_attach(int fd, const char *name, bool vnet_hdr, char actual[IFNAMSIZ], char *errbuf, size_t errlen)
 {
     struct ifreq ifr;
 
     memset(&ifr, 0, sizeof ifr);
     memcpy(ifr.ifr_name, name, strlen(name)); /* checked shorter than IFNAMSIZ */
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
     if (ioctl(fd, TUNSETIFF, &ifr) == 0) {
         memcpy(actual, ifr.ifr_name, IFNAMSIZ);
         actual[IFNAMSIZ - 1] = '\0';
         return 0;
     }
-    switch (errno) {
+    int err = errno;
+    switch (err) {
     case EBUSY:
         ts_netdev_errorf(errbuf, errlen, "TAP interface %s is busy: another process has it open", name);
         break;
@@ -198,6 +323,7 @@ static int tap_attach(int fd, const char *name, char actual[IFNAMSIZ], char *err
         ts_netdev_errorf(errbuf, errlen, "cannot attach TAP interface %s: %s", name, strerror(errno));
         break;
     }
+    errno = err; /* the caller tells a refused flag (EINVAL) from other failures */
     return -1;
 }
 
@@ -225,11 +351,49 @@ static int tap_read_mtu(const char *name, size_t *mtu, char *errbuf, size_t errl
     return 0;
 }
 
+/* A kernel without virtio-net headers on TAPs refuses the flag (EINVAL): then attach without offloads. */
+static int tap_attach_with_fallback(int fd, const char *name, bool *offload, char actual[IFNAMSIZ], char *errbuf,
+                                    size_t errlen)
+{
+    if (*offload) {
+        if (tap_attach(fd, name, true, actual, errbuf, errlen) == 0)
+            return 0;
+        if (errno != EINVAL)
+            return -1;
+        *offload = false;
+    }
+    return tap_attach(fd, name, false, actual, errbuf, errlen);
+}
+
+/*
+ * Asks for checksum offload and TSO4 both ways; returns the TS_LINK_* offloads granted (0 if the
+ * kernel refuses, and then it must not hand us partial checksums or super-segments either).
+ */
+static uint32_t tap_enable_offloads(int fd)
+{
+    int hdr_len = (int)TAP_VNET_HDR_LEN;
+
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_len) < 0)
+        return 0;
+    if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) == 0)
+        return TS_LINK_TX_CSUM | TS_LINK_TSO4;
+    if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0)
+        return TS_LINK_TX_CSUM;
+    (void)ioctl(fd, TUNSETOFFLOAD, 0);
+    return 0;
+}
+
 struct ts_netdev *ts_tap_open(const char *name, char *errbuf, size_t errlen)
+{
+    return ts_tap_open_offload(name, true, errbuf, errlen);
+}
+
+struct ts_netdev *ts_tap_open_offload(const char *name, bool offload, char *errbuf, size_t errlen)
 {
     char actual[IFNAMSIZ];
     struct tap_dev *tap;
     size_t mtu = 0;
+    uint32_t offloads = 0;
     int fd;
 
     if (!tap_name_ok(name, errbuf, errlen))
@@ -237,7 +401,8 @@ struct ts_netdev *ts_tap_open(const char *name, char *errbuf, size_t errlen)
     fd = tap_open_tun(errbuf, errlen);
     if (fd < 0)
         return NULL;
-    if (tap_attach(fd, name, actual, errbuf, errlen) < 0 || tap_read_mtu(actual, &mtu, errbuf, errlen) < 0) {
+    if (tap_attach_with_fallback(fd, name, &offload, actual, errbuf, errlen) < 0 ||
+        tap_read_mtu(actual, &mtu, errbuf, errlen) < 0) {
         close(fd);
         return NULL;
     }
@@ -247,7 +412,14 @@ struct ts_netdev *ts_tap_open(const char *name, char *errbuf, size_t errlen)
         ts_netdev_errorf(errbuf, errlen, "cannot open TAP interface %s: out of memory", name);
         return NULL;
     }
+    /* Without offloads, clear what an earlier reader of a persistent interface may have left set. */
+    offloads = offload ? tap_enable_offloads(fd) : 0;
+    if (!offload)
+        (void)ioctl(fd, TUNSETOFFLOAD, 0);
     tap->fd = fd;
+    tap->vnet_hdr = offload;
+    tap->dev.offloads = offloads;
+    tap->dev.tso_max = (offloads & TS_LINK_TSO4) ? TAP_TSO_MAX : 0;
     tap->dev.ops = &tap_ops;
     ts_netdev_set_name(&tap->dev, actual);
     tap->dev.mtu = mtu;

@@ -9,6 +9,12 @@
  *
  * A mutex guards the writer: an application thread may transmit while the
  * runtime thread receives.
+ *
+ * Over an offloading device (a TAP with virtio-net headers) the tee advertises
+ * the same offloads and passes each frame's metadata through untouched. The
+ * capture still holds valid checksums: a frame whose checksum the device is to
+ * fill is recorded from a copy with the checksum filled in. TSO super-segments
+ * are recorded as the one large frame they are, as tcpdump on Linux shows them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +30,7 @@ struct tee_dev {
     struct ts_pcap_writer out;
     ts_time epoch_offset;
     pthread_mutex_t lock;
+    uint8_t *scratch; /* under lock: a copy of a partial-checksum frame, completed for the capture */
 };
 
 static struct tee_dev *tee_of(struct ts_netdev *dev)
@@ -64,6 +71,53 @@ static int tee_receive(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t 
     return 1;
 }
 
+/* Records the frame as it will be on the wire: a checksum left to the device is filled in a copy. */
+static void tee_record_meta(struct tee_dev *tee, ts_time at, const uint8_t *frame, size_t len,
+                            const struct ts_frame_meta *meta)
+{
+    if (!meta || !(meta->flags & TS_FRAME_CSUM_PARTIAL) || len > TS_NETDEV_MAX_FRAME) {
+        tee_record(tee, at, frame, len);
+        return;
+    }
+    pthread_mutex_lock(&tee->lock);
+    if (!tee->scratch)
+        tee->scratch = malloc(TS_NETDEV_MAX_FRAME);
+    if (tee->scratch) {
+        struct ts_frame_meta copy = *meta;
+        memcpy(tee->scratch, frame, len);
+        (void)ts_netdev_complete_checksum(tee->scratch, len, &copy); /* bad offsets: recorded as they are */
+        (void)ts_pcap_writer_write(&tee->out, at + tee->epoch_offset, tee->scratch, len);
+    } else {
+        (void)ts_pcap_writer_write(&tee->out, at + tee->epoch_offset, frame, len);
+    }
+    pthread_mutex_unlock(&tee->lock);
+}
+
+static int tee_transmit_meta(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len,
+                             const struct ts_frame_meta *meta)
+{
+    struct tee_dev *tee = tee_of(dev);
+
+    tee_record_meta(tee, now, frame, len, meta);
+    return ts_netdev_transmit_meta(tee->inner, now, frame, len, meta);
+}
+
+static int tee_receive_meta(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len,
+                            ts_time *when, struct ts_frame_meta *meta)
+{
+    struct tee_dev *tee = tee_of(dev);
+    ts_time arrived = now;
+    size_t got = 0;
+    int rc = ts_netdev_receive_meta(tee->inner, now, buf, cap, &got, &arrived, meta);
+
+    if (rc != 1)
+        return rc;
+    tee_record_meta(tee, arrived, buf, got, meta);
+    *len = got;
+    *when = arrived;
+    return 1;
+}
+
 static int tee_wait_fd(struct ts_netdev *dev)
 {
     return ts_netdev_wait_fd(tee_of(dev)->inner);
@@ -86,6 +140,7 @@ static void tee_destroy(struct ts_netdev *dev)
     ts_pcap_writer_close(&tee->out);
     ts_netdev_destroy(tee->inner);
     pthread_mutex_destroy(&tee->lock);
+    free(tee->scratch);
     free(tee);
 }
 
@@ -97,6 +152,8 @@ static const struct ts_netdev_ops tee_ops = {
     .next_deadline = tee_next_deadline,
     .poll = tee_poll,
     .destroy = tee_destroy,
+    .transmit_meta = tee_transmit_meta,
+    .receive_meta = tee_receive_meta,
 };
 
 /* Wall-clock minus monotonic time, in microseconds: added to ts_monotonic_now() it gives Unix time. */
@@ -142,6 +199,8 @@ struct ts_netdev *ts_tee_wrap(struct ts_netdev *inner, const char *pcap_path, ch
     tee->dev.mtu = inner->mtu;
     memcpy(tee->dev.mac, inner->mac, sizeof tee->dev.mac);
     tee->dev.has_mac = inner->has_mac;
+    tee->dev.offloads = inner->ops->transmit_meta ? inner->offloads : 0;
+    tee->dev.tso_max = inner->tso_max;
     tee->inner = inner;
     tee->epoch_offset = realtime_offset();
     return &tee->dev;

@@ -83,6 +83,14 @@ void ts_net_on_pcb_event(void *ctx, struct ts_pcb *pcb, uint32_t events)
     (void)events;
     struct ts_net *net = ctx;
     /*
+     * The runtime holds the lock through a whole batch of frames, so no waiter could run before
+     * the batch ends anyway: one broadcast at its end (ts_runtime) replaces one per segment.
+     */
+    if (net->in_batch) {
+        net->events_deferred = true;
+        return;
+    }
+    /*
      * One condition variable per net: every event wakes every waiter of the
      * net, which rechecks its own socket. That costs O(waiters) per event and
      * keeps ts_poll (which waits for any of several sockets) simple.
@@ -238,19 +246,20 @@ static void close_all_sockets(struct ts_net *net)
     ts_fd_wait_net_idle(net);
 }
 
-void ts_net_stop(struct ts_net *net)
+size_t ts_net_stop(struct ts_net *net)
 {
     if (net == NULL)
-        return;
+        return 0;
     if (net->manual) {
         ts_net_detach(net);
-        return;
+        return 0;
     }
     ts_runtime_stop(net);
     close_all_sockets(net);
-    ts_stack_free(net->st);
+    size_t leaked = ts_stack_free(net->st);
     ts_netdev_destroy(net->dev);
     net_free(net);
+    return leaked;
 }
 
 void ts_net_detach(struct ts_net *net)

@@ -6,8 +6,9 @@
  *     lock; deadline = min(stack deadline, device deadline); unlock
  *     poll(device wait_fd, wake eventfd) until that deadline (at most 1 s)
  *     lock; now = ts_monotonic_now()
- *       receive up to TS_RUNTIME_RX_BATCH frames -> ts_stack_input
+ *       receive up to TS_RUNTIME_RX_BATCH frames -> ts_stack_input_meta
  *       ts_netdev_poll; ts_stack_poll
+ *       one broadcast for every socket event of the batch
  *     unlock
  *
  * Socket calls run in application threads between iterations (they take the
@@ -85,7 +86,8 @@ static void feed_frames(struct ts_net *net, struct runtime_state *rs, ts_time no
     for (int i = 0; i < TS_RUNTIME_RX_BATCH; i++) {
         size_t len = 0;
         ts_time when = now;
-        int rc = ts_netdev_receive(net->dev, now, net->rxbuf, TS_NETDEV_MAX_FRAME, &len, &when);
+        struct ts_frame_meta meta;
+        int rc = ts_netdev_receive_meta(net->dev, now, net->rxbuf, TS_NETDEV_MAX_FRAME, &len, &when, &meta);
         if (rc == 0 || rc == -EAGAIN || rc == -EINTR)
             return;
         if (rc == -ENODATA) {
@@ -97,7 +99,7 @@ static void feed_frames(struct ts_net *net, struct runtime_state *rs, ts_time no
             return;
         }
         /* The live clock, not `when`: the core must see time move forward only. */
-        ts_stack_input(net->st, now, net->rxbuf, len);
+        ts_stack_input_meta(net->st, now, net->rxbuf, len, &meta);
     }
 }
 
@@ -121,9 +123,15 @@ static void *runtime_main(void *arg)
         if (net->stopping)
             break;
         now = ts_monotonic_now();
+        net->in_batch = true;
         feed_frames(net, &rs, now);
         ts_netdev_poll(net->dev, now);
         ts_stack_poll(net->st, now);
+        net->in_batch = false;
+        if (net->events_deferred) {
+            net->events_deferred = false;
+            pthread_cond_broadcast(&net->cond);
+        }
     }
     pthread_mutex_unlock(&net->lock);
     return NULL;

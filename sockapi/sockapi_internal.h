@@ -51,6 +51,8 @@ struct ts_net {
     ts_time manual_now;   /* manual mode: the latest `now` the caller drove with */
     bool stopping;        /* runtime thread: leave the loop */
     ts_time sleep_until;  /* runtime thread: when it wakes by itself at the latest */
+    bool in_batch;        /* runtime thread: inside one wake-up's work; pcb events wait for its end */
+    bool events_deferred; /* a pcb event happened during the batch: broadcast when it ends */
 
     /* fd-table mutex */
     bool dead;             /* stop/detach has begun: no new sockets on this net */

@@ -241,6 +241,8 @@ static int arp_enqueue(struct ts_stack *st, ts_time now, struct arp_entry *e, st
     }
     pbuf_queue_push(&e->pending, pb);
     st->arp_queued_total++;
+    if (st->arp_queued_total > st->arp_queued_high_water)
+        st->arp_queued_high_water = st->arp_queued_total;
     return 0;
 }
 

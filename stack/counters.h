@@ -46,7 +46,8 @@
     X(drop_bad_option) X(drop_broadcast) X(drop_no_socket) X(drop_rst_no_socket) X(drop_out_of_window)         \
     X(drop_paws) X(drop_bad_ack) X(drop_syn_in_window) X(drop_rst_out_of_window) X(drop_no_ack)                \
     X(drop_listen_overflow) X(drop_bad_cookie) X(drop_ooo_full) X(drop_after_shutdown) X(drop_syn_sent_bad)     \
-    X(drop_data_after_close) X(drop_syn_fin) X(drop_icmp_out_of_window)
+    X(drop_data_after_close) X(drop_syn_fin) X(drop_icmp_out_of_window)                                        \
+    X(oow_acks_limited) X(tx_tso_segments) X(rx_csum_trusted)
 
 #define TS_SOCK_COUNTERS(X) X(opened) X(closed) X(errors_reported)
 

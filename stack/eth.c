@@ -8,7 +8,13 @@ static bool frame_is_for_us(const struct ts_stack *st, const struct eth_hdr *eth
     return eth_addr_equal(eth->dst, st->cfg.mac) || eth_addr_is_broadcast(eth->dst);
 }
 
-void eth_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len)
+/* A device's promise covers the transport checksum of this one frame; no promise, no exception. */
+static bool eth_l4_csum_trusted(const struct ts_frame_meta *meta)
+{
+    return meta != NULL && (meta->flags & (TS_FRAME_CSUM_PARTIAL | TS_FRAME_CSUM_VERIFIED)) != 0;
+}
+
+void eth_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len, const struct ts_frame_meta *meta)
 {
     struct eth_hdr eth;
     const uint8_t *payload;
@@ -38,7 +44,7 @@ void eth_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t le
         arp_input(st, now, &eth, payload, payload_len);
         return;
     case ETHERTYPE_IPV4:
-        ipv4_input(st, now, payload, payload_len, eth_addr_is_broadcast(eth.dst));
+        ipv4_input(st, now, payload, payload_len, eth_addr_is_broadcast(eth.dst), eth_l4_csum_trusted(meta));
         return;
     default:
         TS_DROP(st, now, TS_TRACE_ETH, eth, drop_unknown_ethertype, "type 0x%04x", eth.ethertype);
@@ -46,10 +52,24 @@ void eth_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t le
     }
 }
 
+/* Hands the frame to the link, with the offload requests TCP left on the buffer (IPv4 header: 20 bytes). */
+static int eth_transmit(struct ts_stack *st, ts_time now, const struct ts_pbuf *pb)
+{
+    if (!pb->tx_csum_partial && pb->tx_gso_size == 0)
+        return st->link.transmit(st->link.ctx, now, pb->data, pb->len);
+    struct ts_frame_meta meta = {
+        .flags = pb->tx_csum_partial ? TS_FRAME_CSUM_PARTIAL : 0,
+        .csum_start = ETH_HDR_LEN + IPV4_MIN_HDR_LEN,
+        .csum_offset = pb->tx_csum_offset,
+        .gso_size = pb->tx_gso_size,
+    };
+    return st->link.transmit_meta(st->link.ctx, now, pb->data, pb->len, &meta);
+}
+
 void eth_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const uint8_t dst[6], uint16_t ethertype)
 {
     char dst_text[18], src_text[18];
-    if (pb->len > st->link.mtu) {
+    if (pb->len > st->link.mtu && pb->tx_gso_size == 0) {
         TS_DROP(st, now, TS_TRACE_ETH, eth, drop_tx_too_big, "%zu bytes exceed the MTU %zu", pb->len,
                 st->link.mtu);
         pbuf_free(st, pb);
@@ -61,7 +81,7 @@ void eth_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const uint
     eth_emit(&eth, pbuf_push(pb, ETH_HDR_LEN));
     TS_TRACE(st, now, TS_TRACE_ETH, TS_TRACE_TX, "tx %s > %s type 0x%04x len %zu", mac_format(eth.src, src_text),
              mac_format(eth.dst, dst_text), ethertype, pb->len);
-    int err = st->link.transmit(st->link.ctx, now, pb->data, pb->len);
+    int err = eth_transmit(st, now, pb);
     if (err != 0) {
         TS_DROP(st, now, TS_TRACE_ETH, eth, drop_tx_link, "the device refused the frame (errno %d)", -err);
     } else {

@@ -124,8 +124,16 @@ struct ts_stack {
     /* packet buffers */
     struct ts_pbuf *pbuf_free_list;
     size_t pbuf_free_count;
+    struct ts_pbuf *pbuf_large_free_list; /* TSO-sized buffers (pbuf.c) */
+    size_t pbuf_large_free_count;
     size_t pbufs_in_use;
     size_t mem_in_use;
+    /* the most each has reached: see struct ts_stack_usage */
+    size_t pbufs_high_water;
+    size_t mem_high_water;
+    size_t reasm_bytes_high_water;
+    size_t arp_queued_high_water;
+    unsigned syn_queue_high_water;
 
     /* ARP */
     struct arp_entry *arp_table;
@@ -153,6 +161,15 @@ struct ts_stack {
     unsigned pcb_count;
     uint32_t next_pcb_id;
 };
+
+/* Raises the memory and buffer high-water marks to what is held now (cheap: two compares). */
+static inline void mem_note_high_water(struct ts_stack *st)
+{
+    if (st->mem_in_use > st->mem_high_water)
+        st->mem_high_water = st->mem_in_use;
+    if (st->pbufs_in_use > st->pbufs_high_water)
+        st->pbufs_high_water = st->pbufs_in_use;
+}
 
 /* ---- trace ---------------------------------------------------------------------------- */
 
@@ -183,7 +200,8 @@ char *mac_format(const uint8_t mac[6], char *buf);
 
 /* ---- layers ----------------------------------------------------------------------------- */
 
-void eth_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len);
+/* meta: what the device promised about the frame, or NULL. */
+void eth_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len, const struct ts_frame_meta *meta);
 /* Prepends the Ethernet header to pb (data starts at the layer-3 header) and transmits. Consumes pb. */
 void eth_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const uint8_t dst[6], uint16_t ethertype);
 
@@ -206,9 +224,11 @@ struct ipv4_rx {
     const uint8_t *payload;
     size_t payload_len;
     bool to_broadcast;      /* sent to a broadcast address: never answered with an ICMP error */
+    bool l4_csum_trusted;   /* the device vouched for the TCP/UDP checksum (struct ts_frame_meta) */
 };
 
-void ipv4_input(struct ts_stack *st, ts_time now, const uint8_t *data, size_t len, bool link_broadcast);
+void ipv4_input(struct ts_stack *st, ts_time now, const uint8_t *data, size_t len, bool link_broadcast,
+                bool l4_csum_trusted);
 /* Delivers a complete datagram (from the wire or reassembly) to its protocol. */
 void ipv4_deliver(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
 

@@ -60,7 +60,8 @@ static const char *protocol_name(uint8_t protocol)
     }
 }
 
-void ipv4_input(struct ts_stack *st, ts_time now, const uint8_t *data, size_t len, bool link_broadcast)
+void ipv4_input(struct ts_stack *st, ts_time now, const uint8_t *data, size_t len, bool link_broadcast,
+                bool l4_csum_trusted)
 {
     struct ipv4_rx rx = {0};
     char src[16], dst[16];
@@ -73,6 +74,8 @@ void ipv4_input(struct ts_stack *st, ts_time now, const uint8_t *data, size_t le
     rx.header = data;
     rx.header_len = rx.hdr.ihl;
     rx.to_broadcast = link_broadcast || ipv4_is_broadcast(st, rx.hdr.dst);
+    /* A fragment's promise does not carry over to the reassembled datagram (reassembly starts afresh). */
+    rx.l4_csum_trusted = l4_csum_trusted;
 
     if (!ipv4_is_local(st, rx.hdr.dst) && !ipv4_is_broadcast(st, rx.hdr.dst)) {
         TS_DROP(st, now, TS_TRACE_IP, ip, drop_not_for_us, "to %s (a host does not forward)",

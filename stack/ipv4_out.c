@@ -117,7 +117,8 @@ int ipv4_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const stru
         pbuf_free(st, pb);
         return -ENETUNREACH;
     }
-    if (pb->len + IPV4_MIN_HDR_LEN > st->link.mtu) {
+    /* A TSO super-segment is cut to the MTU by the device (the link advertised it). */
+    if (pb->len + IPV4_MIN_HDR_LEN > st->link.mtu && pb->tx_gso_size == 0) {
         if (out->dont_fragment) {
             TS_DROP(st, now, TS_TRACE_IP, ip, drop_tx_too_big, "%zu bytes with DF exceed the MTU %zu",
                     pb->len + IPV4_MIN_HDR_LEN, st->link.mtu);
@@ -144,7 +145,7 @@ void ipv4_flush_loopback(struct ts_stack *st, ts_time now)
     size_t budget = st->loopback.count;
     struct ts_pbuf *pb;
     while (budget-- > 0 && (pb = pbuf_queue_pop(&st->loopback)) != NULL) {
-        ipv4_input(st, now, pb->data, pb->len, false);
+        ipv4_input(st, now, pb->data, pb->len, false, false);
         pbuf_free(st, pb);
     }
     st->in_loopback = false;

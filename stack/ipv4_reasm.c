@@ -256,6 +256,8 @@ void ipv4_reasm_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx
     r->fragment_count++;
     r->bytes += rx->payload_len;
     st->reasm_bytes += rx->payload_len;
+    if (st->reasm_bytes > st->reasm_bytes_high_water)
+        st->reasm_bytes_high_water = st->reasm_bytes;
     if (start == 0) {
         r->first_hdr = rx->hdr;
         size_t quote = rx->header_len + (rx->payload_len < 8 ? rx->payload_len : 8);

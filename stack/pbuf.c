@@ -8,16 +8,49 @@
 /* Headroom plus a full Ethernet-MTU frame: what nearly every packet needs. */
 #define PBUF_POOL_SIZE 2048
 #define PBUF_POOL_MAX_FREE 256
+/* Headroom plus a 64 KiB datagram: TSO super-segments, reassembled or looped-back datagrams. A few
+ * are kept so a bulk sender over an offloading link never calls malloc per segment. */
+#define PBUF_LARGE_SIZE (PBUF_HEADROOM + 65536)
+#define PBUF_LARGE_MAX_FREE 8
+
+/* The pool class a request falls into, or NULL for a one-off size. */
+static struct ts_pbuf **pbuf_pool_for(struct ts_stack *st, size_t capacity, size_t **count)
+{
+    if (capacity == PBUF_POOL_SIZE) {
+        *count = &st->pbuf_free_count;
+        return &st->pbuf_free_list;
+    }
+    if (capacity == PBUF_LARGE_SIZE) {
+        *count = &st->pbuf_large_free_count;
+        return &st->pbuf_large_free_list;
+    }
+    return NULL;
+}
+
+/* Only TSO senders ask for the large class: anything else of an odd size gets exactly what it needs. */
+static size_t pbuf_capacity_for(size_t need, bool large_class)
+{
+    if (need <= PBUF_POOL_SIZE)
+        return PBUF_POOL_SIZE;
+    return large_class && need <= PBUF_LARGE_SIZE ? PBUF_LARGE_SIZE : need;
+}
 
 struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len)
 {
+    return pbuf_alloc_pooled(st, headroom, len, false);
+}
+
+struct ts_pbuf *pbuf_alloc_pooled(struct ts_stack *st, size_t headroom, size_t len, bool large_class)
+{
     size_t need = headroom + len;
     struct ts_pbuf *pb = NULL;
-    size_t capacity = need <= PBUF_POOL_SIZE ? PBUF_POOL_SIZE : need;
-    if (capacity == PBUF_POOL_SIZE && st->pbuf_free_list != NULL) {
-        pb = st->pbuf_free_list;
-        st->pbuf_free_list = pb->next;
-        st->pbuf_free_count--;
+    size_t capacity = pbuf_capacity_for(need, large_class);
+    size_t *count = NULL;
+    struct ts_pbuf **pool = pbuf_pool_for(st, capacity, &count);
+    if (pool != NULL && *pool != NULL) {
+        pb = *pool;
+        *pool = pb->next;
+        (*count)--;
     } else {
         pb = malloc(sizeof *pb + capacity);
         if (pb == NULL) {
@@ -37,8 +70,12 @@ struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len)
     pb->fin = false;
     pb->offset = 0;
     pb->owner_id = 0;
+    pb->tx_csum_partial = false;
+    pb->tx_csum_offset = 0;
+    pb->tx_gso_size = 0;
     st->pbufs_in_use++;
     st->counters.mem.pbuf_allocs++;
+    mem_note_high_water(st);
     return pb;
 }
 
@@ -49,10 +86,13 @@ void pbuf_free(struct ts_stack *st, struct ts_pbuf *pb)
     assert(st->pbufs_in_use > 0);
     st->pbufs_in_use--;
     st->counters.mem.pbuf_frees++;
-    if (pb->capacity == PBUF_POOL_SIZE && st->pbuf_free_count < PBUF_POOL_MAX_FREE) {
-        pb->next = st->pbuf_free_list;
-        st->pbuf_free_list = pb;
-        st->pbuf_free_count++;
+    size_t *count = NULL;
+    struct ts_pbuf **pool = pbuf_pool_for(st, pb->capacity, &count);
+    size_t max = pb->capacity == PBUF_POOL_SIZE ? PBUF_POOL_MAX_FREE : PBUF_LARGE_MAX_FREE;
+    if (pool != NULL && *count < max) {
+        pb->next = *pool;
+        *pool = pb;
+        (*count)++;
         return;
     }
     st->mem_in_use -= sizeof *pb + pb->capacity;
@@ -90,6 +130,13 @@ void pbuf_pool_drain(struct ts_stack *st)
         free(pb);
     }
     st->pbuf_free_count = 0;
+    while (st->pbuf_large_free_list != NULL) {
+        struct ts_pbuf *pb = st->pbuf_large_free_list;
+        st->pbuf_large_free_list = pb->next;
+        st->mem_in_use -= sizeof *pb + pb->capacity;
+        free(pb);
+    }
+    st->pbuf_large_free_count = 0;
 }
 
 void pbuf_queue_push(struct pbuf_queue *q, struct ts_pbuf *pb)

@@ -35,6 +35,10 @@ struct ts_pbuf {
     bool fin;              /* a queued TCP segment that carried the FIN */
     uint32_t offset;       /* position in a larger whole: a fragment's byte offset in its datagram */
     uint32_t owner_id;     /* pcb that sent it (0: the stack itself), told if ARP gives up */
+    /* Outgoing offload requests (see struct ts_frame_meta): set by TCP, turned into frame offsets by eth_output. */
+    bool tx_csum_partial;  /* the transport checksum field holds the pseudo-header sum only */
+    uint8_t tx_csum_offset; /* where that field sits from the transport header */
+    uint16_t tx_gso_size;  /* a TSO super-segment: payload bytes per segment; 0 = an ordinary packet */
     uint8_t storage[];
 };
 
@@ -42,6 +46,8 @@ struct ts_stack;
 
 /* A buffer with `headroom` bytes before data and room for len bytes of data; NULL if memory runs out (counted). */
 struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len);
+/* The same; with large_class, a buffer beyond the MTU comes from (and returns to) a small pool of 64 KiB ones. */
+struct ts_pbuf *pbuf_alloc_pooled(struct ts_stack *st, size_t headroom, size_t len, bool large_class);
 void pbuf_free(struct ts_stack *st, struct ts_pbuf *pb);
 /* Frees a whole singly linked chain. */
 void pbuf_free_chain(struct ts_stack *st, struct ts_pbuf *head);

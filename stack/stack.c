@@ -29,7 +29,11 @@ void ts_stack_config_init(struct ts_stack_config *cfg)
     cfg->limits.tcp_rcvbuf_default = 128 * 1024;
     cfg->limits.tcp_sndbuf_default = 128 * 1024;
     cfg->limits.tcp_ooo_max_bytes = 256 * 1024;
+    /* 256 full-sized segments exceed tcp_ooo_max_bytes: the count only bites on tiny segments, each of
+     * which would otherwise hold a whole buffer for a byte or two. */
+    cfg->limits.tcp_ooo_max_segments = 256;
     cfg->limits.tcp_syn_queue = 128;
+    cfg->limits.tcp_challenge_acks_per_sec = 1000; /* Linux's tcp_challenge_ack_limit */
     cfg->timing.tcp_msl = TS_SEC(30); /* Linux's TIME-WAIT is 60 s, i.e. MSL 30 s; RFC 9293 suggests 2 minutes */
     cfg->timing.tcp_rto_initial = TS_SEC(1);
     cfg->timing.tcp_rto_min = TS_MSEC(200);
@@ -38,6 +42,7 @@ void ts_stack_config_init(struct ts_stack_config *cfg)
     cfg->timing.tcp_data_retries = 15;
     cfg->timing.tcp_delack = TS_MSEC(200);
     cfg->timing.tcp_fin_wait2_timeout = TS_SEC(60);
+    cfg->timing.tcp_oow_ack_interval = TS_MSEC(500); /* Linux's net.ipv4.tcp_invalid_ratelimit */
     cfg->timing.tcp_keepidle = TS_SEC(7200); /* RFC 1122 4.2.3.6: at least two hours by default */
     cfg->timing.tcp_keepintvl = TS_SEC(75);
     cfg->timing.tcp_keepcnt = 9;
@@ -49,6 +54,11 @@ static bool config_is_valid(const struct ts_stack_config *cfg, const struct ts_l
         return false;
     /* 68 is the minimum IPv4 MTU (RFC 791); a frame must fit the 64 KiB datagram limit. */
     if (link->mtu < 68 || link->mtu > 65535)
+        return false;
+    /* Offloads are requested per frame through transmit_meta; TSO needs the device to fill checksums. */
+    if (link->offloads != 0 && link->transmit_meta == NULL)
+        return false;
+    if ((link->offloads & TS_LINK_TSO4) && (!(link->offloads & TS_LINK_TX_CSUM) || link->tso_max <= link->mtu))
         return false;
     if (cfg->prefix_len > 32 || cfg->limits.arp_cache_entries == 0 || cfg->limits.reasm_max_datagrams == 0)
         return false;
@@ -117,11 +127,18 @@ static void note_time(struct ts_stack *st, ts_time now)
 
 void ts_stack_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len)
 {
+    ts_stack_input_meta(st, now, frame, len, NULL);
+}
+
+void ts_stack_input_meta(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len,
+                         const struct ts_frame_meta *meta)
+{
     if (st == NULL)
         return;
     note_time(st, now);
-    eth_input(st, now, frame, len);
+    eth_input(st, now, frame, len, meta);
     ipv4_flush_loopback(st, now);
+    mem_note_high_water(st);
 }
 
 void ts_stack_poll(struct ts_stack *st, ts_time now)
@@ -137,6 +154,7 @@ void ts_stack_poll(struct ts_stack *st, ts_time now)
     ipv4_reasm_poll(st, now);
     tcp_poll(st, now);
     ipv4_flush_loopback(st, now);
+    mem_note_high_water(st);
 }
 
 static ts_time earliest(ts_time a, ts_time b)

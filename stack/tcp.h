@@ -78,6 +78,9 @@ struct tcp_conn {
     struct tcp_ring rcv;       /* in-order bytes the user has not read */
     struct ts_pbuf *ooo;       /* out-of-order segments, sorted by ->offset (their sequence number) */
     size_t ooo_bytes;
+    unsigned ooo_segments;     /* pbufs in the queue: bounded by limits.tcp_ooo_max_segments */
+    bool oow_ack_sent;         /* an ACK answered an unacceptable segment at oow_ack_at (rate limit) */
+    ts_time oow_ack_at;
     uint32_t ooo_recent;       /* a byte of the out-of-order segment that arrived last (RFC 2018 4) */
 
     /* the FIN we send: queued by close/shutdown, sent after the data */

@@ -69,6 +69,7 @@ void tcp_ooo_clear(struct ts_stack *st, struct tcp_conn *c)
     pbuf_free_chain(st, c->ooo);
     c->ooo = NULL;
     c->ooo_bytes = 0;
+    c->ooo_segments = 0;
 }
 
 /*
@@ -100,7 +101,9 @@ bool tcp_ooo_insert(struct ts_stack *st, struct tcp_conn *c, uint32_t seq, const
     }
     if (len == 0 && !fin)
         return true;
-    if (c->ooo_bytes + len > st->cfg.limits.tcp_ooo_max_bytes)
+    /* Bytes and segments both: a flood of one-byte segments would otherwise hold a buffer per byte. */
+    if (c->ooo_bytes + len > st->cfg.limits.tcp_ooo_max_bytes ||
+        c->ooo_segments >= st->cfg.limits.tcp_ooo_max_segments)
         return false;
     struct ts_pbuf *pb = pbuf_alloc(st, 0, len);
     if (pb == NULL)
@@ -113,6 +116,7 @@ bool tcp_ooo_insert(struct ts_stack *st, struct tcp_conn *c, uint32_t seq, const
     pb->next = *pp;
     *pp = pb;
     c->ooo_bytes += len;
+    c->ooo_segments++;
     return true;
 }
 
@@ -134,6 +138,7 @@ bool tcp_ooo_drain(struct ts_stack *st, struct tcp_conn *c)
         }
         c->ooo = pb->next;
         c->ooo_bytes -= pb->len;
+        c->ooo_segments--;
         pbuf_free(st, pb);
         if (fin)
             break;

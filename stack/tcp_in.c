@@ -18,7 +18,8 @@
 
 static bool tcp_parse_segment(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx, struct tcp_segment *seg)
 {
-    switch (tcp_parse(rx->payload, rx->payload_len, rx->hdr.src, rx->hdr.dst, &seg->hdr, &seg->data, &seg->len)) {
+    switch (tcp_parse_checked(rx->payload, rx->payload_len, rx->hdr.src, rx->hdr.dst, !rx->l4_csum_trusted, &seg->hdr,
+                              &seg->data, &seg->len)) {
     case TCP_PARSE_OK:
         break;
     case TCP_PARSE_TRUNCATED:
@@ -34,6 +35,8 @@ static bool tcp_parse_segment(struct ts_stack *st, ts_time now, const struct ipv
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_option, "malformed option");
         return false;
     }
+    if (rx->l4_csum_trusted)
+        st->counters.tcp.rx_csum_trusted++;
     seg->src = rx->hdr.src;
     seg->dst = rx->hdr.dst;
     seg->ttl = rx->hdr.ttl;
@@ -113,20 +116,41 @@ void tcp_apply_syn_options(struct ts_stack *st, ts_time now, struct tcp_conn *c,
 
 /* ---- RFC 5961 challenge ACKs ----------------------------------------------------- */
 
-/* RFC 5961 7: challenge ACKs are rate limited (Linux: 1000 a second per host, here per stack). */
+/* RFC 5961 7: challenge ACKs are rate limited (limits.tcp_challenge_acks_per_sec; Linux: 1000 a second
+ * per host, here per stack), so a blind attacker cannot turn us into an ACK amplifier. */
 static void tcp_challenge_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, const char *why)
 {
     if (now - st->tcp_challenge_window_start >= TS_SEC(1)) {
         st->tcp_challenge_window_start = now;
         st->tcp_challenge_acks = 0;
     }
-    if (st->tcp_challenge_acks >= 1000) {
+    if (st->tcp_challenge_acks >= st->cfg.limits.tcp_challenge_acks_per_sec) {
         st->counters.tcp.challenge_acks_limited++;
         return;
     }
     st->tcp_challenge_acks++;
     st->counters.tcp.challenge_acks++;
     TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "challenge ACK (RFC 5961): %s", why);
+    tcp_send_ack(st, now, c);
+}
+
+/*
+ * RFC 9293 3.10.7.4 answers an unacceptable segment with an ACK, so each segment a blind attacker
+ * spoofs would make us send one. Like Linux (tcp_invalid_ratelimit), the answers to segments that
+ * occupy no sequence space (or carry a SYN) are limited to one per timing.tcp_oow_ack_interval per
+ * connection. Data or a FIN is always answered: its sender may be retransmitting because our ACK
+ * was lost, and it waits for this one.
+ */
+static void tcp_ack_unacceptable(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    ts_time interval = st->cfg.timing.tcp_oow_ack_interval;
+    bool limited = seg->seg_len == 0 || (seg->hdr.flags & TCP_SYN);
+    if (limited && interval > 0 && c->oow_ack_sent && now - c->oow_ack_at < interval) {
+        st->counters.tcp.oow_acks_limited++;
+        return;
+    }
+    c->oow_ack_sent = true;
+    c->oow_ack_at = now;
     tcp_send_ack(st, now, c);
 }
 
@@ -545,10 +569,15 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         }
         seq = c->rcv_nxt;
     }
-    /* Trim what lies beyond the window (the FIN with it). */
-    uint32_t wnd = c->rcv.cap - c->rcv.len;
-    if (len > wnd) {
-        len = wnd;
+    /*
+     * Trim what lies beyond the buffer's right edge, RCV.NXT plus its free space (the FIN with it).
+     * Measured from RCV.NXT, not from this segment: an out-of-order segment kept past that edge
+     * could not be delivered when the gap fills, and would be lost after being acknowledged.
+     */
+    uint32_t wnd = (uint32_t)(c->rcv.cap - c->rcv.len);
+    uint32_t room = SEQ_LT(seq, c->rcv_nxt + wnd) ? c->rcv_nxt + wnd - seq : 0;
+    if (len > room) {
+        len = room;
         fin = false;
     }
     if (len == 0 && !fin)
@@ -572,7 +601,8 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         if (fin)
             *fin_in_order = true;
         /* RFC 9293 3.8.6.3 / RFC 5681 4.2: ACK at least every second full segment, at once when a gap fills. */
-        c->segments_unacked++;
+        /* A super-segment from a GSO device stands for the full-sized segments it holds: ACK it at once. */
+        c->segments_unacked += len > c->rcv_mss ? (unsigned)(len / c->rcv_mss) : 1u;
         c->ack_pending = true;
         if (had_ooo || c->segments_unacked >= 2 || fin)
             c->delack_at = now; /* due now: sent below */
@@ -666,14 +696,14 @@ void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, c
     if (tcp_paws_rejects(c, now, seg)) {
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_paws, "TSval %u older than TS.Recent %u", h->opt.ts_val,
                 c->ts_recent);
-        tcp_send_ack(st, now, c);
+        tcp_ack_unacceptable(st, now, c, seg);
         return;
     }
     if (!tcp_segment_acceptable(c, seg)) {
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_out_of_window, "seq %u len %u outside RCV.NXT %u window %u",
                 tcp_rel_rcv(c, h->seq), seg->seg_len, tcp_rel_rcv(c, c->rcv_nxt), tcp_receive_window(c));
         if (!(h->flags & TCP_RST))
-            tcp_send_ack(st, now, c);
+            tcp_ack_unacceptable(st, now, c, seg);
         return;
     }
     /* RFC 7323 4.3: remember the timestamp of the segment that holds the left window edge. */

@@ -157,8 +157,10 @@ static void tcp_send_syn_cookie(struct ts_stack *st, ts_time now, struct ts_pcb 
     uint32_t cookie = tcp_cookie_make(&st->tcp_secret, &t, seg->hdr.seq, peer_mss, now);
     /* A throwaway connection record builds the SYN,ACK exactly as a real one would, then goes. */
     struct tcp_conn *c = tcp_child_new(st, listener, seg);
-    if (c == NULL)
+    if (c == NULL) {
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow, "no socket left to build a SYN cookie");
         return;
+    }
     struct ts_pcb *pcb = c->pcb;
     c->listener = NULL;
     c->iss = cookie;
@@ -261,6 +263,8 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     c->max_snd_wnd = c->snd_wnd;
     c->snd_wl1 = h->seq;
     listener->syn_count++;
+    if (listener->syn_count > st->syn_queue_high_water)
+        st->syn_queue_high_water = listener->syn_count;
     st->counters.tcp.passive_opens++;
     tcp_set_state(st, now, c, TS_TCP_SYN_RECEIVED, "SYN received by a listener");
     tcp_send_syn(st, now, c);

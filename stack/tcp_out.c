@@ -76,7 +76,19 @@ static void tcp_fill_options(struct ts_stack *st, ts_time now, struct tcp_conn *
     (void)st;
 }
 
-/* Builds and sends one segment: seq, flags, data_len bytes from the send ring at seq. */
+static uint32_t tcp_segment_room(const struct tcp_conn *c);
+
+/* The device fills our checksums (and may cut super-segments) unless the segment loops back to us. */
+static bool tcp_link_offloads(const struct ts_stack *st, const struct tcp_conn *c, uint32_t offload)
+{
+    return (st->link.offloads & offload) == offload && !ipv4_is_local(st, c->pcb->remote.addr);
+}
+
+/*
+ * Builds and sends one segment: seq, flags, data_len bytes from the send ring at seq. More data
+ * than one segment holds (tcp_output checked the link does TSO) leaves as one super-segment the
+ * device cuts into segments of tcp_segment_room bytes, each with these headers.
+ */
 static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *c, uint32_t seq, uint8_t flags,
                              size_t data_len)
 {
@@ -94,12 +106,23 @@ static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *
     tcp_fill_options(st, now, c, h.flags, &h.opt);
     h.window = tcp_window_field(c, (flags & TCP_SYN) != 0);
     size_t opt_len = tcp_options_len(&h.opt);
-    struct ts_pbuf *pb = pbuf_alloc(st, PBUF_HEADROOM, TCP_MIN_HDR_LEN + opt_len + data_len);
+    uint32_t room = tcp_segment_room(c);
+    bool super_segment = data_len > room;
+    struct ts_pbuf *pb = pbuf_alloc_pooled(st, PBUF_HEADROOM, TCP_MIN_HDR_LEN + opt_len + data_len, super_segment);
     if (pb == NULL)
         return;
     if (data_len > 0)
         tcp_ring_copy_out(&c->snd, seq - c->snd_una, pb->data + TCP_MIN_HDR_LEN + opt_len, data_len);
-    tcp_emit(&h, pb->data, data_len, st->cfg.addr, c->pcb->remote.addr);
+    if (tcp_link_offloads(st, c, TS_LINK_TX_CSUM)) {
+        tcp_emit_partial(&h, pb->data, data_len, st->cfg.addr, c->pcb->remote.addr);
+        pb->tx_csum_partial = true;
+        pb->tx_csum_offset = TCP_CSUM_OFFSET;
+        pb->tx_gso_size = super_segment ? (uint16_t)room : 0;
+        if (super_segment)
+            st->counters.tcp.tx_tso_segments++;
+    } else {
+        tcp_emit(&h, pb->data, data_len, st->cfg.addr, c->pcb->remote.addr);
+    }
     if (h.flags & TCP_ACK) {
         c->last_ack_sent = c->rcv_nxt;
         c->ack_pending = false;
@@ -195,6 +218,22 @@ static uint32_t tcp_segment_room(const struct tcp_conn *c)
     return room;
 }
 
+/*
+ * Data bytes one send may carry: one segment's room, or over a TSO link as many whole segments as
+ * the device's largest datagram holds (each segment it cuts repeats our headers, options included).
+ */
+static uint32_t tcp_send_room(const struct ts_stack *st, const struct tcp_conn *c, uint32_t room)
+{
+    if (!tcp_link_offloads(st, c, TS_LINK_TX_CSUM | TS_LINK_TSO4) || room == 0)
+        return room;
+    size_t max = st->link.tso_max > IPV4_MAX_DATAGRAM ? IPV4_MAX_DATAGRAM : st->link.tso_max;
+    size_t headers = IPV4_MIN_HDR_LEN + TCP_MIN_HDR_LEN + TCP_MAX_OPTIONS_LEN;
+    if (max <= headers)
+        return room;
+    size_t segments = (max - headers) / room;
+    return segments > 1 ? (uint32_t)(segments * room) : room;
+}
+
 static uint32_t tcp_send_end(const struct tcp_conn *c)
 {
     return c->snd_una + (uint32_t)c->snd.len;
@@ -261,9 +300,13 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         uint32_t available = SEQ_LT(c->snd_nxt, end) ? end - c->snd_nxt : 0;
         uint32_t usable = tcp_usable_window(c);
         uint32_t room = tcp_segment_room(c);
-        uint32_t len = available < room ? available : room;
+        uint32_t send_room = tcp_send_room(st, c, room);
+        uint32_t len = available < send_room ? available : send_room;
         if (len > usable)
             len = usable;
+        /* RFC 896 / RFC 9293 3.8.6.2.1: a super-segment's short tail leaves only where it could leave alone. */
+        if (len > room && len % room != 0 && !tcp_may_send_now(c, len % room, available - (len - len % room)))
+            len -= len % room;
         /* The FIN rides on the segment that carries the last byte (or alone), once, or again after a timeout. */
         bool fin_now = c->fin_queued && c->snd_nxt + len == end && (!c->fin_sent || c->snd_nxt + len == c->fin_seq);
         if (len == 0 && !fin_now)

@@ -36,7 +36,8 @@ void udp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
     const uint8_t *data;
     size_t len;
     char src[16], dst[16];
-    switch (udp_parse(rx->payload, rx->payload_len, rx->hdr.src, rx->hdr.dst, &u, &data, &len)) {
+    switch (udp_parse_checked(rx->payload, rx->payload_len, rx->hdr.src, rx->hdr.dst, !rx->l4_csum_trusted, &u, &data,
+                              &len)) {
     case UDP_PARSE_OK:
         break;
     case UDP_PARSE_TRUNCATED:

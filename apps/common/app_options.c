@@ -29,6 +29,7 @@ enum common_option {
     OPT_PCAP,
     OPT_IMPAIR,
     OPT_STATS,
+    OPT_OFFLOAD,
     OPT_HELP,
 };
 
@@ -42,6 +43,7 @@ static const struct option common_long_opts[] = {
     {"pcap", required_argument, NULL, OPT_PCAP},
     {"impair", required_argument, NULL, OPT_IMPAIR},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"offload", required_argument, NULL, OPT_OFFLOAD},
     {"help", no_argument, NULL, OPT_HELP},
 };
 #define N_COMMON_OPTS (sizeof common_long_opts / sizeof common_long_opts[0])
@@ -60,11 +62,14 @@ static const char common_help[] =
     "  --pcap FILE          capture what the stack sends and receives into FILE (pcap)\n"
     "  --impair SPEC        impair the link both ways, seeded from --seed, e.g.\n"
     "                       loss=3%,reorder=10%,dup=1%,corrupt=0.1%,delay=1ms\n"
-    "  --stats              print the stack's non-zero counters on exit\n"
+    "  --stats              print non-zero counters and memory/limit usage on exit\n"
+    "  --offload on|off     TAP checksum offload and TCP segmentation offload (TSO), when\n"
+    "                       the kernel offers them (default on; always off under --impair)\n"
     "  -h, --help           show this help and exit\n"
     "\n"
     "Needs CAP_NET_ADMIN for the TAP device (root, or a network namespace you own).\n"
-    "SIGINT or SIGTERM stops the app cleanly (the capture is closed, --stats printed).\n";
+    "SIGINT or SIGTERM stops the app cleanly (the capture is closed, --stats printed).\n"
+    "SIGUSR1 prints the memory in use and each limit's occupancy on stderr while it runs.\n";
 
 int ts_app_usage_error(const struct ts_app_desc *desc, const char *fmt, ...)
 {
@@ -260,6 +265,14 @@ static int handle_common(const struct ts_app_desc *desc, int opt, const char *ar
     case OPT_STATS:
         o->stats = true;
         return 0;
+    case OPT_OFFLOAD:
+        if (strcmp(arg, "on") == 0)
+            o->offload = true;
+        else if (strcmp(arg, "off") == 0)
+            o->offload = false;
+        else
+            return ts_app_usage_error(desc, "--offload '%s': expected on or off", arg);
+        return 0;
     default:
         assert(!"handle_common called with an app option");
         return -1;
@@ -340,6 +353,7 @@ int ts_app_parse(const struct ts_app_desc *desc, int argc, char **argv, struct t
     app->desc = desc;
     struct ts_app_options *o = &app->opt;
     o->dev = "tap0";
+    o->offload = true;
 
     struct option table[MAX_LONG_OPTS];
     build_option_table(desc, table);
@@ -360,7 +374,7 @@ int ts_app_parse(const struct ts_app_desc *desc, int argc, char **argv, struct t
             print_help(desc);
             return TS_APP_EXIT_OK;
         }
-        int rc = ret >= OPT_DEV && ret <= OPT_STATS ? handle_common(desc, ret, optarg, o, &addr_given)
+        int rc = ret >= OPT_DEV && ret <= OPT_OFFLOAD ? handle_common(desc, ret, optarg, o, &addr_given)
                                                      : desc->handle(desc->ctx, ret, optarg);
         if (rc < 0)
             return TS_APP_EXIT_USAGE;

@@ -87,7 +87,8 @@ static uint64_t derive_seed(uint64_t seed)
 static struct ts_netdev *open_device_stack(struct ts_app *app, char *err, size_t errlen)
 {
     const struct ts_app_options *o = &app->opt;
-    struct ts_netdev *dev = ts_tap_open(o->dev, err, errlen);
+    /* --impair stands for a wire, and a wire carries standard frames: no offloads under it. */
+    struct ts_netdev *dev = ts_tap_open_offload(o->dev, o->offload && !o->has_impair, err, errlen);
     if (dev == NULL)
         return NULL;
     if (o->has_impair) {
@@ -150,9 +151,12 @@ int ts_app_start(struct ts_app *app)
     struct ts_stack_config cfg;
     build_stack_config(app, dev, &cfg);
 
+    /* SIGUSR1 stays blocked in every thread: the usage thread takes it with sigwait. */
+    ts_app_block_usage_signal();
     sigset_t old;
     block_stop_signals(&old);
     app->net = ts_net_start(&cfg, dev, err, sizeof err);
+    bool usage_thread = app->net != NULL && ts_app_usage_thread_start(app) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (app->net == NULL) {
         /* ts_net_start owns dev from the call on, success or not. */
@@ -161,6 +165,8 @@ int ts_app_start(struct ts_app *app)
                 err[0] ? err : "unknown error");
         return -1;
     }
+    if (!usage_thread)
+        fprintf(stderr, "%s: no SIGUSR1 usage report (cannot start its thread)\n", name);
     return 0;
 }
 
@@ -231,9 +237,11 @@ static void print_impair_stats(const struct ts_app *app)
 
 void ts_app_finish(struct ts_app *app)
 {
+    ts_app_usage_thread_stop(app);
     if (app->net != NULL) {
         /* Counters live in the stack, which ts_net_stop frees: copy them first. */
         ts_net_counters_foreach(app->net, keep_counter, app);
+        ts_app_usage_snapshot(app->net, &app->usage);
         if (app->impair_dev != NULL) {
             ts_net_lock(app->net);
             ts_impair_get_stats(app->impair_dev, &app->impair_stats);
@@ -246,6 +254,7 @@ void ts_app_finish(struct ts_app *app)
         print_counters(app);
         if (app->impair_dev != NULL)
             print_impair_stats(app);
+        ts_app_usage_print(app->desc->name, &app->usage);
     }
     app->impair_dev = NULL;
     free(app->counters);

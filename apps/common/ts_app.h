@@ -1,7 +1,8 @@
 /*
  * What every tapstack sample app shares: the common command-line options,
  * the device stack they describe (tap -> impair -> tee), the trace printer,
- * clean shutdown on SIGINT/SIGTERM and the --stats report.
+ * clean shutdown on SIGINT/SIGTERM, the --stats report, and the memory and
+ * limit report printed on SIGUSR1.
  *
  * An app describes itself with a struct ts_app_desc (name, usage, its own
  * options and a handler for them), calls ts_app_parse(), then ts_app_start(),
@@ -15,6 +16,7 @@
 #define TS_APP_H
 
 #include <getopt.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,6 +67,7 @@ struct ts_app_options {
     bool has_impair;
     struct ts_impair_spec impair;
     bool stats;
+    bool offload;             /* TAP checksum offload and TSO (--offload on|off, default on) */
 };
 
 /* A copy of one counter, taken before the stack goes away. */
@@ -72,6 +75,13 @@ struct ts_app_counter {
     char layer[16];
     char name[48];
     uint64_t value;
+};
+
+/* What the stack held against its limits at one moment (app_usage.c). */
+struct ts_app_usage {
+    bool valid;
+    struct ts_stack_usage usage;
+    struct ts_stack_limits limits;
 };
 
 struct ts_app {
@@ -84,6 +94,10 @@ struct ts_app {
     size_t n_counters;
     size_t cap_counters;
     struct ts_impair_stats impair_stats;
+    struct ts_app_usage usage;    /* taken by ts_app_finish for --stats */
+    pthread_t usage_thread;       /* prints the usage on SIGUSR1 */
+    bool usage_thread_running;
+    bool usage_thread_quit;       /* accessed atomically */
 };
 
 /*
@@ -129,5 +143,15 @@ int ts_app_stop_signal(void);
 
 /* Snapshots the counters, stops the net (closing the capture cleanly) and prints --stats. */
 void ts_app_finish(struct ts_app *app);
+
+/* ---- memory and limits (app_usage.c) ---- */
+/* Takes the stack's usage and limits under the net's lock. */
+void ts_app_usage_snapshot(struct ts_net *net, struct ts_app_usage *out);
+/* Prints "NAME: usage (now/limit)" and one line per resource ("syn queue 12/128, ...") on stderr. */
+void ts_app_usage_print(const char *app_name, const struct ts_app_usage *snap);
+/* SIGUSR1 is blocked in every thread and taken by a thread of its own that prints the usage. */
+void ts_app_block_usage_signal(void);
+int ts_app_usage_thread_start(struct ts_app *app);
+void ts_app_usage_thread_stop(struct ts_app *app);
 
 #endif

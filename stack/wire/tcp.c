@@ -82,6 +82,13 @@ static bool parse_options(const uint8_t *p, size_t len, struct tcp_options *opt)
 enum tcp_parse_result tcp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst, struct tcp_hdr *out,
                                 const uint8_t **data, size_t *data_len)
 {
+    return tcp_parse_checked(buf, len, src, dst, true, out, data, data_len);
+}
+
+enum tcp_parse_result tcp_parse_checked(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst,
+                                        bool verify_checksum, struct tcp_hdr *out, const uint8_t **data,
+                                        size_t *data_len)
+{
     if (len < TCP_MIN_HDR_LEN)
         return TCP_PARSE_TRUNCATED;
     size_t offset = (size_t)(buf[12] >> 4) * 4;
@@ -89,9 +96,11 @@ enum tcp_parse_result tcp_parse(const uint8_t *buf, size_t len, uint32_t src, ui
         return TCP_PARSE_BAD_OFFSET;
     if (len > 0xffff)
         return TCP_PARSE_TRUNCATED;
-    uint32_t sum = csum_pseudo_ipv4(src, dst, IPV4_PROTO_TCP, (uint16_t)len);
-    if (CSUM_RX_FAILS(csum_finish(csum_add(sum, buf, len))))
-        return TCP_PARSE_BAD_CHECKSUM;
+    if (verify_checksum) {
+        uint32_t sum = csum_pseudo_ipv4(src, dst, IPV4_PROTO_TCP, (uint16_t)len);
+        if (CSUM_RX_FAILS(csum_finish(csum_add(sum, buf, len))))
+            return TCP_PARSE_BAD_CHECKSUM;
+    }
     memset(out, 0, sizeof *out);
     if (!parse_options(buf + TCP_MIN_HDR_LEN, offset - TCP_MIN_HDR_LEN, &out->opt))
         return TCP_PARSE_BAD_OPTION;
@@ -174,7 +183,7 @@ static size_t emit_options(const struct tcp_options *opt, uint8_t *p)
     return i;
 }
 
-size_t tcp_emit(const struct tcp_hdr *h, uint8_t *buf, size_t data_len, uint32_t src, uint32_t dst)
+static size_t tcp_write_header(const struct tcp_hdr *h, uint8_t *buf)
 {
     size_t hdr_len = TCP_MIN_HDR_LEN + emit_options(&h->opt, buf + TCP_MIN_HDR_LEN);
     be16_put(buf, h->src_port);
@@ -186,10 +195,30 @@ size_t tcp_emit(const struct tcp_hdr *h, uint8_t *buf, size_t data_len, uint32_t
     be16_put(buf + 14, h->window);
     be16_put(buf + 16, 0);
     be16_put(buf + 18, h->urgent);
+    return hdr_len;
+}
+
+size_t tcp_emit(const struct tcp_hdr *h, uint8_t *buf, size_t data_len, uint32_t src, uint32_t dst)
+{
+    size_t hdr_len = tcp_write_header(h, buf);
     size_t total = hdr_len + data_len;
     uint32_t sum = csum_pseudo_ipv4(src, dst, IPV4_PROTO_TCP, (uint16_t)total);
     be16_put(buf + 16, csum_finish(csum_add(sum, buf, total)));
     return hdr_len;
+}
+
+size_t tcp_emit_partial(const struct tcp_hdr *h, uint8_t *buf, size_t data_len, uint32_t src, uint32_t dst)
+{
+    size_t hdr_len = tcp_write_header(h, buf);
+    tcp_checksum_partial(buf, hdr_len + data_len, src, dst);
+    return hdr_len;
+}
+
+void tcp_checksum_partial(uint8_t *buf, size_t len, uint32_t src, uint32_t dst)
+{
+    /* The field holds the folded pseudo-header sum, not complemented: the device adds the rest and complements. */
+    uint32_t sum = csum_pseudo_ipv4(src, dst, IPV4_PROTO_TCP, (uint16_t)len);
+    be16_put(buf + 16, (uint16_t)~csum_finish(sum));
 }
 
 char *tcp_flags_format(uint8_t flags, char *buf)

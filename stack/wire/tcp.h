@@ -67,6 +67,20 @@ enum tcp_parse_result {
  */
 enum tcp_parse_result tcp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst, struct tcp_hdr *out,
                                 const uint8_t **data, size_t *data_len);
+/* The same, skipping the checksum when verify_checksum is false: only for a segment whose device
+ * vouched for it (struct ts_frame_meta); everything else is parsed by tcp_parse. */
+enum tcp_parse_result tcp_parse_checked(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst,
+                                        bool verify_checksum, struct tcp_hdr *out, const uint8_t **data,
+                                        size_t *data_len);
+/* Writes only the pseudo-header sum into the checksum field of the header at buf (len bytes of
+ * header and data): what a device that completes checksums (TS_FRAME_CSUM_PARTIAL) expects. */
+void tcp_checksum_partial(uint8_t *buf, size_t len, uint32_t src, uint32_t dst);
+/* tcp_emit for a device that completes the checksum: the field gets the pseudo-header sum only. */
+size_t tcp_emit_partial(const struct tcp_hdr *h, uint8_t *buf, size_t data_len, uint32_t src, uint32_t dst);
+/* Where the checksum field sits in a TCP header. */
+#define TCP_CSUM_OFFSET 16
+/* RFC 9293 3.1: the data offset allows at most 40 bytes of options. */
+#define TCP_MAX_OPTIONS_LEN 40
 
 /* Bytes the options in h->opt take on the wire (padded to a multiple of 4). */
 size_t tcp_options_len(const struct tcp_options *opt);

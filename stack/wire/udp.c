@@ -6,6 +6,13 @@
 enum udp_parse_result udp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst, struct udp_hdr *out,
                                 const uint8_t **data, size_t *data_len)
 {
+    return udp_parse_checked(buf, len, src, dst, true, out, data, data_len);
+}
+
+enum udp_parse_result udp_parse_checked(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst,
+                                        bool verify_checksum, struct udp_hdr *out, const uint8_t **data,
+                                        size_t *data_len)
+{
     if (len < UDP_HDR_LEN)
         return UDP_PARSE_TRUNCATED;
     out->src_port = be16_get(buf);
@@ -14,7 +21,7 @@ enum udp_parse_result udp_parse(const uint8_t *buf, size_t len, uint32_t src, ui
     out->checksum = be16_get(buf + 6);
     if (out->length < UDP_HDR_LEN || out->length > len)
         return UDP_PARSE_BAD_LENGTH;
-    if (out->checksum != 0) {
+    if (out->checksum != 0 && verify_checksum) {
         uint32_t sum = csum_pseudo_ipv4(src, dst, IPV4_PROTO_UDP, out->length);
         if (CSUM_RX_FAILS(csum_finish(csum_add(sum, buf, out->length))))
             return UDP_PARSE_BAD_CHECKSUM;

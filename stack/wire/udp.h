@@ -2,6 +2,7 @@
 #ifndef TS_WIRE_UDP_H
 #define TS_WIRE_UDP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ enum udp_parse_result {
  */
 enum udp_parse_result udp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst, struct udp_hdr *out,
                                 const uint8_t **data, size_t *data_len);
+/* The same, skipping the checksum when the device vouched for it (verify_checksum false). */
+enum udp_parse_result udp_parse_checked(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst,
+                                        bool verify_checksum, struct udp_hdr *out, const uint8_t **data,
+                                        size_t *data_len);
 /* Writes the header at buf, data_len bytes of data following it, and fills the checksum. */
 void udp_emit(const struct udp_hdr *h, uint8_t *buf, size_t data_len, uint32_t src, uint32_t dst);
 

@@ -118,12 +118,20 @@ it_ns() {
   ip netns exec "$IT_NS" "$@"
 }
 
+# A background job opens its output files only once it runs: emptied here first, so a wait for a
+# line never finds the one an earlier job of the same NAME left (a server's "ready").
+it_truncate_output() {
+  : >"$IT_TMP/$1.out"
+  : >"$IT_TMP/$1.err"
+}
+
 # it_start_bg NAME SECONDS CMD...: starts CMD in the namespace in the background,
 # killed after SECONDS at the latest; stdout in $IT_TMP/NAME.out, stderr in NAME.err.
 # Sets IT_LAST_PID.
 it_start_bg() {
   local name=$1 limit=$2
   shift 2
+  it_truncate_output "$name"
   ip netns exec "$IT_NS" timeout -s TERM -k 5 "$limit" "$@" >"$IT_TMP/$name.out" 2>"$IT_TMP/$name.err" &
   IT_LAST_PID=$!
   IT_PIDS+=("$IT_LAST_PID")
@@ -134,6 +142,7 @@ it_start_bg() {
 it_start_bg_direct() {
   local name=$1
   shift
+  it_truncate_output "$name"
   ip netns exec "$IT_NS" "$@" >"$IT_TMP/$name.out" 2>"$IT_TMP/$name.err" &
   IT_LAST_PID=$!
   IT_PIDS+=("$IT_LAST_PID")

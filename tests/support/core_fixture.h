@@ -26,6 +26,7 @@ extern const uint8_t fx_peer_mac[6];
 struct fx_frame {
     ts_time when;
     size_t len;
+    struct ts_frame_meta meta; /* what the stack asked of an offloading link (zero on a plain one) */
     uint8_t data[65600];
 };
 
@@ -39,6 +40,8 @@ struct fx {
 
 /* Creates the stack with cfg (or the defaults above if cfg is NULL); the peer is NOT in its ARP table. */
 void fx_init(struct fx *f, const struct ts_stack_config *cfg);
+/* The same over a link that advertises offloads (TS_LINK_*); its transmit_meta records each frame's meta. */
+void fx_init_offload(struct fx *f, const struct ts_stack_config *cfg, uint32_t offloads, size_t tso_max);
 /* The default configuration, for tests that tweak one field. */
 void fx_default_config(struct ts_stack_config *cfg);
 /* Frees the stack and checks that no packet buffer outlived it. */

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "sockapi_pair.h"
 
+#include <criterion/criterion.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,8 +50,10 @@ bool sockapi_pair_start(struct sockapi_pair *p)
 
 void sockapi_pair_stop(struct sockapi_pair *p)
 {
-    ts_net_stop(p->a);
-    ts_net_stop(p->b);
+    size_t leaked_a = ts_net_stop(p->a);
+    size_t leaked_b = ts_net_stop(p->b);
+    cr_expect_eq(leaked_a, 0, "stack a leaked %zu packet buffers", leaked_a);
+    cr_expect_eq(leaked_b, 0, "stack b leaked %zu packet buffers", leaked_b);
     p->a = NULL;
     p->b = NULL;
 }

@@ -20,6 +20,11 @@ static void tp_trace(void *ctx, const struct ts_trace_event *ev)
 
 void tp_init(struct tp *t, const struct ts_stack_config *cfg)
 {
+    tp_init_offload(t, cfg, 0, 0);
+}
+
+void tp_init_offload(struct tp *t, const struct ts_stack_config *cfg, uint32_t offloads, size_t tso_max)
+{
     memset(t, 0, sizeof *t);
     struct ts_stack_config c;
     if (cfg != NULL)
@@ -30,7 +35,7 @@ void tp_init(struct tp *t, const struct ts_stack_config *cfg)
         c.trace = tp_trace;
         c.trace_mask = TS_TRACE_TCP | TS_TRACE_IP;
     }
-    fx_init(&t->f, &c);
+    fx_init_offload(&t->f, &c, offloads, tso_max);
     fx_learn_peer(&t->f, TP_START);
     t->now = TP_START;
     t->peer_port = TP_PEER_PORT;

@@ -53,6 +53,8 @@ struct tp {
 
 /* A stack with cfg (NULL: the core fixture's defaults) that already knows the peer's MAC; now = TP_START. */
 void tp_init(struct tp *t, const struct ts_stack_config *cfg);
+/* The same over a link that advertises offloads (see fx_init_offload). */
+void tp_init_offload(struct tp *t, const struct ts_stack_config *cfg, uint32_t offloads, size_t tso_max);
 /* Checks that no packet buffer outlived the stack. */
 void tp_fini(struct tp *t);
 

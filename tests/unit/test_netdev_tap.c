@@ -170,10 +170,31 @@ static bool is_arp_request_for_peer(const uint8_t *f, size_t len)
 
 static uint8_t our_mac[6];
 
-/* The UDP datagram the kernel sent once it learnt our MAC. */
+/* RFC 768: the one's-complement sum over the pseudo-header and the datagram is all ones (or no checksum). */
+static bool udp_checksum_ok(const uint8_t *f, size_t len)
+{
+    size_t udp_len = (size_t)((f[38] << 8) | f[39]);
+    uint32_t sum = 17 + (uint32_t)udp_len;
+
+    if (udp_len < 8 || 34 + udp_len > len)
+        return false;
+    if (f[40] == 0 && f[41] == 0)
+        return true;
+    for (size_t i = 26; i < 34; i += 2)
+        sum += (uint32_t)((f[i] << 8) | f[i + 1]);
+    for (size_t i = 0; i < udp_len; i += 2)
+        sum += (uint32_t)((f[34 + i] << 8) | (i + 1 < udp_len ? f[34 + i + 1] : 0));
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return sum == 0xffff;
+}
+
+/* The UDP datagram the kernel sent once it learnt our MAC, with a complete checksum even if the
+ * kernel left it to the device (plain receive hands over standard frames). */
 static bool is_udp_to_us(const uint8_t *f, size_t len)
 {
-    return len >= 42 && memcmp(f, our_mac, 6) == 0 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 17;
+    return len >= 42 && memcmp(f, our_mac, 6) == 0 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 17 &&
+           udp_checksum_ok(f, len);
 }
 
 /* ---- bodies ---- */
@@ -302,7 +323,36 @@ static int body_unprivileged_open_explains_the_capability(char *msg, size_t msgl
     return 0;
 }
 
+static int body_offloads_are_granted_and_can_be_refused(char *msg, size_t msglen)
+{
+    char err[256] = "";
+    struct ts_netdev *dev = ts_tap_open_offload(TAP_NAME, true, err, sizeof err);
+
+    if (!dev)
+        return fail(msg, msglen, "ts_tap_open_offload(on): %s", err);
+    if (dev->offloads != (TS_LINK_TX_CSUM | TS_LINK_TSO4) || dev->tso_max < 60000)
+        return fail(msg, msglen, "offloads 0x%x tso_max %zu: this kernel grants checksum offload and TSO4",
+                    (unsigned)dev->offloads, dev->tso_max);
+    struct ts_link link = ts_netdev_link(dev);
+    if (link.offloads != dev->offloads || link.transmit_meta == NULL)
+        return fail(msg, msglen, "the link must advertise the device's offloads");
+    ts_netdev_destroy(dev);
+    dev = ts_tap_open_offload(TAP_NAME, false, err, sizeof err);
+    if (!dev)
+        return fail(msg, msglen, "ts_tap_open_offload(off): %s", err);
+    link = ts_netdev_link(dev);
+    if (dev->offloads != 0 || link.offloads != 0)
+        return fail(msg, msglen, "--offload off must advertise nothing");
+    ts_netdev_destroy(dev);
+    return 0;
+}
+
 /* ---- tests ---- */
+
+Test(tap, offloads_are_granted_by_default_and_off_on_request)
+{
+    run_in_private_netns(body_offloads_are_granted_and_can_be_refused);
+}
 
 Test(tap, open_creates_the_interface_with_mtu_1500_and_the_default_mac)
 {

@@ -71,8 +71,8 @@ static void teardown(void)
 {
     ts_net_detach(net_a);
     ts_net_detach(net_b);
-    ts_stack_free(stack_a);
-    ts_stack_free(stack_b);
+    cr_expect_eq(ts_stack_free(stack_a), 0, "stack a leaked packet buffers");
+    cr_expect_eq(ts_stack_free(stack_b), 0, "stack b leaked packet buffers");
 }
 
 TestSuite(sockapi_manual, .init = setup, .fini = teardown, .timeout = 20);

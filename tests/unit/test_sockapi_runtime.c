@@ -30,7 +30,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    ts_net_stop(net);
+    cr_expect_eq(ts_net_stop(net), 0, "the stack leaked packet buffers");
     ts_netdev_destroy(far_end);
 }
 
@@ -88,7 +88,7 @@ Test(sockapi_runtime, stop_with_sockets_still_open_frees_everything)
 {
     for (int i = 0; i < 10; i++)
         cr_assert_geq(ts_socket(AF_INET, SOCK_DGRAM, 0), 0);
-    ts_net_stop(net);
+    cr_expect_eq(ts_net_stop(net), 0, "the stack leaked packet buffers");
     net = NULL;
     cr_assert_null(ts_net_default());
     /* All ten descriptors are gone: a new net's first socket gets descriptor 0. */

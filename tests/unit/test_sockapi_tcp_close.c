@@ -96,7 +96,7 @@ Test(sockapi_tcp_close, so_linger_gives_up_after_its_timeout_when_the_peer_is_go
     int c, s;
     connect_pair(7502, &c, &s);
     set_linger(c, 1, 1);
-    ts_net_stop(pair.b);
+    cr_expect_eq(ts_net_stop(pair.b), 0, "the stack leaked packet buffers");
     pair.b = NULL;
     int64_t start = sockapi_now_ms();
     cr_assert_eq(ts_close(c), 0);
@@ -236,7 +236,7 @@ Test(sockapi_tcp_close, stopping_a_net_wakes_a_blocked_stream_recv_with_ebadf)
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, block_in_thread, &bc), 0);
     sockapi_sleep_ms(100);
-    ts_net_stop(pair.b);
+    cr_expect_eq(ts_net_stop(pair.b), 0, "the stack leaked packet buffers");
     pair.b = NULL;
     pthread_join(t, NULL);
     cr_assert_eq(bc.result, -1);

@@ -92,7 +92,7 @@ Test(sockapi_threads, stopping_a_net_closes_its_descriptors_and_wakes_blocked_ca
     cr_assert_eq(pthread_create(&t, NULL, recv_in_thread, &br), 0);
     sockapi_sleep_ms(100);
 
-    ts_net_stop(pair.b);
+    cr_expect_eq(ts_net_stop(pair.b), 0, "the stack leaked packet buffers");
     pair.b = NULL;
     pthread_join(t, NULL);
     cr_assert_eq(br.result, -1);
@@ -109,7 +109,7 @@ Test(sockapi_threads, stopping_a_net_closes_its_descriptors_and_wakes_blocked_ca
 Test(sockapi_threads, stopping_the_default_net_leaves_no_default)
 {
     cr_assert_eq(ts_net_default(), pair.a);
-    ts_net_stop(pair.a);
+    cr_expect_eq(ts_net_stop(pair.a), 0, "the stack leaked packet buffers");
     pair.a = NULL;
     cr_assert_null(ts_net_default());
     cr_assert_eq(ts_socket(AF_INET, SOCK_DGRAM, 0), -1);

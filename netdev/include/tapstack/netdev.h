@@ -47,6 +47,16 @@ struct ts_netdev_ops {
     /* Moves delayed outgoing frames whose time has come. May be NULL. */
     void (*poll)(struct ts_netdev *dev, ts_time now);
     void (*destroy)(struct ts_netdev *dev);
+    /*
+     * Optional (NULL in most devices): the same as transmit and receive, with what the device
+     * promises or is asked about the frame (struct ts_frame_meta). A device sets them only if
+     * it advertises offloads; without them the dispatchers below fall back to the plain calls
+     * (and report a zero meta), so every other device sees and gives standard frames.
+     */
+    int (*transmit_meta)(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len,
+                         const struct ts_frame_meta *meta);
+    int (*receive_meta)(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when,
+                        struct ts_frame_meta *meta);
 };
 
 struct ts_netdev {
@@ -55,17 +65,25 @@ struct ts_netdev {
     size_t mtu;
     uint8_t mac[6];   /* the MAC the stack should use on this device */
     bool has_mac;     /* false if the device has no opinion (then the app picks one) */
+    uint32_t offloads; /* TS_LINK_TX_CSUM | TS_LINK_TSO4 the device performs (see struct ts_link); 0 = none */
+    size_t tso_max;    /* with TS_LINK_TSO4: the largest IP datagram it cuts */
 };
 
 /* Thin dispatchers; ts_netdev_destroy(NULL) is allowed. */
 int ts_netdev_transmit(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len);
 int ts_netdev_receive(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when);
+/* With per-frame metadata: through the device's *_meta op, else the plain one (meta zero on receive;
+ * transmit refuses a frame that asks for an offload the device does not have, -EOPNOTSUPP). */
+int ts_netdev_transmit_meta(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len,
+                            const struct ts_frame_meta *meta);
+int ts_netdev_receive_meta(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when,
+                           struct ts_frame_meta *meta);
 int ts_netdev_wait_fd(struct ts_netdev *dev);
 ts_time ts_netdev_next_deadline(struct ts_netdev *dev, ts_time now);
 void ts_netdev_poll(struct ts_netdev *dev, ts_time now);
 void ts_netdev_destroy(struct ts_netdev *dev);
 
-/* A struct ts_link whose transmit calls ts_netdev_transmit on dev. */
+/* A struct ts_link whose transmit calls ts_netdev_transmit on dev; it advertises dev's offloads. */
 struct ts_link ts_netdev_link(struct ts_netdev *dev);
 
 /* The MAC 02:54:53:xx:xx:xx (locally administered) derived from a name, stable across runs. */
@@ -76,11 +94,21 @@ void ts_netdev_default_mac(const char *name, uint8_t mac[6]);
 /*
  * Attaches to the TAP interface `name`, creating it if it does not exist
  * (IFF_TAP | IFF_NO_PI, non-blocking). The MTU is read from the interface.
+ * Offloads are on when the kernel offers them (ts_tap_open_offload says more).
  * Returns NULL with a message in errbuf: no /dev/net/tun (load the tun module),
  * no permission (needs CAP_NET_ADMIN: run as root or in a namespace you own),
  * name busy (another process holds it).
  */
 struct ts_netdev *ts_tap_open(const char *name, char *errbuf, size_t errlen);
+/*
+ * The same, choosing offloads. With offload true the descriptor carries a virtio-net header
+ * (IFF_VNET_HDR) and TUNSETOFFLOAD asks for checksum offload and TSO4 both ways: the kernel
+ * hands over TCP super-segments up to 64 KiB with partial checksums and accepts them from us
+ * (dev->offloads says what was granted; a kernel that refuses leaves them off, no error).
+ * Through the plain receive/transmit ops such a device still gives and takes standard frames:
+ * it completes partial checksums itself (a super-segment stays one frame larger than the MTU).
+ */
+struct ts_netdev *ts_tap_open_offload(const char *name, bool offload, char *errbuf, size_t errlen);
 
 /* ---- pcap files ------------------------------------------------------------ */
 

@@ -42,8 +42,11 @@ struct ts_net;
  * Returns NULL with a message in errbuf.
  */
 struct ts_net *ts_net_start(const struct ts_stack_config *cfg, struct ts_netdev *dev, char *errbuf, size_t errlen);
-/* Stops the runtime thread, closes the net's sockets, frees the stack and the device. */
-void ts_net_stop(struct ts_net *net);
+/*
+ * Stops the runtime thread, closes the net's sockets, frees the stack and the device.
+ * Returns what ts_stack_free returned: packet buffers still allocated, 0 unless the stack leaks.
+ */
+size_t ts_net_stop(struct ts_net *net);
 
 /* Manual mode: wraps a stack the caller created and drives (and still owns). */
 struct ts_net *ts_net_attach(struct ts_stack *st);

@@ -34,6 +34,36 @@ typedef uint32_t ts_ipv4_addr;
 #define TS_IPV4(a, b, c, d) \
     ((ts_ipv4_addr)(((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d)))
 
+/*
+ * What a device promises about one frame, beside its bytes (the virtio-net
+ * header's meaning, which a TAP with IFF_VNET_HDR speaks). Zero = an ordinary frame.
+ *
+ * Received: TS_FRAME_CSUM_PARTIAL says the frame never crossed a wire (the
+ * kernel built it) and its TCP/UDP checksum field holds only the pseudo-header
+ * sum; TS_FRAME_CSUM_VERIFIED says the device checked the checksum. Either way
+ * the core skips that one transport checksum check; a frame without a flag is
+ * always checked. gso_size > 0 marks a TCP super-segment (larger than the MTU)
+ * that the sender's stack meant as segments of gso_size bytes.
+ *
+ * Sent (only to a link that advertises the offload): TS_FRAME_CSUM_PARTIAL asks
+ * the device to fill the checksum over frame[csum_start..len) into
+ * csum_start + csum_offset; gso_size > 0 asks it to cut the TCP segment into
+ * segments of gso_size payload bytes (TSO).
+ */
+#define TS_FRAME_CSUM_PARTIAL 0x1u
+#define TS_FRAME_CSUM_VERIFIED 0x2u
+
+struct ts_frame_meta {
+    uint32_t flags;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+    uint16_t gso_size;
+};
+
+/* Offloads a link may advertise in struct ts_link's offloads. */
+#define TS_LINK_TX_CSUM 0x1u /* fills TCP checksums marked TS_FRAME_CSUM_PARTIAL */
+#define TS_LINK_TSO4 0x2u    /* cuts TCP/IPv4 super-segments (needs TS_LINK_TX_CSUM) */
+
 /* What the core needs from a device, and nothing more. */
 struct ts_link {
     void *ctx;
@@ -44,6 +74,15 @@ struct ts_link {
      */
     int (*transmit)(void *ctx, ts_time now, const uint8_t *frame, size_t len);
     size_t mtu; /* IP MTU of the link, e.g. 1500 */
+    /*
+     * Optional offloads (zero for a plain link: every frame the core sends is then a standard,
+     * checksummed frame no larger than the MTU). With any bit set, transmit_meta must be given;
+     * the core calls it, instead of transmit, for every frame that carries a promise.
+     */
+    uint32_t offloads;
+    size_t tso_max; /* with TS_LINK_TSO4: the largest IP datagram one TSO frame may hold (<= 65535) */
+    int (*transmit_meta)(void *ctx, ts_time now, const uint8_t *frame, size_t len,
+                         const struct ts_frame_meta *meta);
 };
 
 /* ---- trace -------------------------------------------------------------- */
@@ -95,7 +134,9 @@ struct ts_stack_limits {
     size_t tcp_rcvbuf_default;       /* receive buffer per connection unless SO_RCVBUF says otherwise */
     size_t tcp_sndbuf_default;       /* send buffer per connection unless SO_SNDBUF says otherwise */
     size_t tcp_ooo_max_bytes;        /* out-of-order data held per connection */
+    unsigned tcp_ooo_max_segments;   /* out-of-order segments held per connection (each costs a buffer) */
     unsigned tcp_syn_queue;          /* half-open connections per listener before SYN cookies */
+    unsigned tcp_challenge_acks_per_sec; /* RFC 5961 7: challenge ACKs sent per second, all connections */
 };
 
 struct ts_stack_timing {
@@ -111,6 +152,8 @@ struct ts_stack_timing {
     unsigned tcp_data_retries;    /* data retransmissions in a row before ETIMEDOUT (RFC 1122 4.2.3.5 R2) */
     ts_time tcp_delack;           /* delayed-ACK timer (at most 500 ms, RFC 1122 4.2.3.2) */
     ts_time tcp_fin_wait2_timeout;/* an orphaned FIN-WAIT-2 connection gives up after this */
+    ts_time tcp_oow_ack_interval; /* per connection, at most one ACK this often answers unacceptable
+                                     segments without data (Linux's tcp_invalid_ratelimit); 0: no limit */
     ts_time tcp_keepidle, tcp_keepintvl;
     unsigned tcp_keepcnt;
 };
@@ -154,6 +197,9 @@ size_t ts_stack_free(struct ts_stack *st);
 
 /* Hands one received Ethernet frame to the stack. The frame is not kept after the call. */
 void ts_stack_input(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len);
+/* The same, with what the device promises about the frame (NULL = nothing, as ts_stack_input). */
+void ts_stack_input_meta(struct ts_stack *st, ts_time now, const uint8_t *frame, size_t len,
+                         const struct ts_frame_meta *meta);
 /* Runs every timer that is due at `now`. */
 void ts_stack_poll(struct ts_stack *st, ts_time now);
 /* When ts_stack_poll must run next, or TS_TIME_NEVER. */
@@ -184,6 +230,31 @@ bool ts_stack_counter(const struct ts_stack *st, const char *layer_dot_name, uin
 size_t ts_stack_pbufs_in_use(const struct ts_stack *st);
 /* Bytes of heap the stack holds right now (buffers, queues, tables). */
 size_t ts_stack_memory_in_use(const struct ts_stack *st);
+
+/*
+ * What the stack holds against each of its limits (docs/limits.md), and the
+ * most it has held. "High water" marks are taken at every packet-buffer
+ * allocation and at the end of every ts_stack_input and ts_stack_poll.
+ * Per-listener and per-connection queues report the fullest one.
+ */
+struct ts_stack_usage {
+    size_t memory_bytes, memory_high_water;     /* ts_stack_memory_in_use() */
+    size_t pbufs, pbufs_high_water;             /* ts_stack_pbufs_in_use() */
+    unsigned sockets;                           /* of limits.max_sockets (TIME-WAIT included) */
+    unsigned tcp_time_wait;                     /* connections in TIME-WAIT */
+    unsigned tcp_syn_queue, tcp_syn_queue_high_water; /* fullest listener, of limits.tcp_syn_queue */
+    unsigned tcp_accept_queue;                  /* fullest listener's accept queue (limit: its backlog) */
+    unsigned tcp_accept_backlog;                /* that listener's backlog */
+    size_t tcp_ooo_bytes;                       /* fullest connection, of limits.tcp_ooo_max_bytes */
+    unsigned tcp_ooo_segments;                  /* fullest connection, of limits.tcp_ooo_max_segments */
+    unsigned arp_entries;                       /* of limits.arp_cache_entries */
+    unsigned arp_queued, arp_queued_high_water; /* of limits.arp_queue_total */
+    unsigned reasm_datagrams;                   /* of limits.reasm_max_datagrams */
+    size_t reasm_bytes, reasm_bytes_high_water; /* of limits.reasm_max_bytes */
+    size_t udp_queued_bytes;                    /* fullest UDP/ICMP socket, charged against its SO_RCVBUF */
+    unsigned loopback_queued;                   /* datagrams to ourselves not yet delivered */
+};
+void ts_stack_get_usage(const struct ts_stack *st, struct ts_stack_usage *out);
 
 #ifdef __cplusplus
 }
