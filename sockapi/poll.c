@@ -25,7 +25,7 @@
 
 #define TS_POLL_SLICE TS_MSEC(10)
 /* The largest nfds accepted (EINVAL beyond, as Linux does past RLIMIT_NOFILE). */
-#define TS_POLL_MAX_FDS 65536
+#define TS_POLL_MAX_FDS (1 << 20)
 /* Up to this many descriptors need no allocation. */
 #define TS_POLL_STACK_FDS 32
 

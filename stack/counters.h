@@ -49,7 +49,7 @@
     X(drop_data_after_close) X(drop_syn_fin) X(drop_icmp_out_of_window)                                        \
     X(oow_acks_limited) X(tx_tso_segments) X(rx_csum_trusted)
 
-#define TS_SOCK_COUNTERS(X) X(opened) X(closed) X(errors_reported)
+#define TS_SOCK_COUNTERS(X) X(opened) X(closed) X(errors_reported) X(lookups) X(lookup_probes)
 
 #define TS_MEM_COUNTERS(X) X(pbuf_allocs) X(pbuf_frees) X(drop_no_memory)
 

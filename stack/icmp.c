@@ -57,9 +57,8 @@ static void icmp_deliver_echo_reply(struct ts_stack *st, ts_time now, const stru
                                     const struct icmp_hdr *h)
 {
     st->counters.icmp.rx_echo_replies++;
-    for (struct ts_pcb *pcb = st->pcbs; pcb != NULL; pcb = pcb->next) {
-        if (pcb->type != TS_PCB_ICMP_ECHO || !pcb->bound || pcb->local.port != icmp_echo_id(h))
-            continue;
+    for (struct ts_pcb *pcb = pcb_port_members(st, TS_PCB_ICMP_ECHO, icmp_echo_id(h)); pcb != NULL;
+         pcb = pcb->group_next) {
         if (pcb->connected && pcb->remote.addr != rx->hdr.src)
             continue;
         if (!pcb_queue_datagram(pcb, rx, rx->payload, rx->payload_len, 0))
@@ -89,17 +88,24 @@ static int icmp_error_to_errno(uint8_t type, uint8_t code)
 static struct ts_pcb *icmp_error_find_pcb(struct ts_stack *st, const struct ipv4_hdr *quoted, const uint8_t *l4,
                                           size_t l4_len)
 {
-    for (struct ts_pcb *pcb = st->pcbs; pcb != NULL; pcb = pcb->next) {
+    /* By hash: a TCP connection by its 4-tuple, a datagram socket among those bound to the quoted port. */
+    if (quoted->protocol == IPV4_PROTO_TCP && l4_len >= 4)
+        return tcp_lookup_connection(st, 0, be16_get(l4), quoted->dst, be16_get(l4 + 2), false);
+    enum ts_pcb_type type;
+    uint16_t port;
+    if (quoted->protocol == IPV4_PROTO_UDP && l4_len >= 4) {
+        type = TS_PCB_UDP;
+        port = be16_get(l4);
+    } else if (quoted->protocol == IPV4_PROTO_ICMP && l4_len >= 8) {
+        type = TS_PCB_ICMP_ECHO;
+        port = be16_get(l4 + 4);
+    } else {
+        return NULL;
+    }
+    for (struct ts_pcb *pcb = pcb_port_members(st, type, port); pcb != NULL; pcb = pcb->group_next) {
         if (!pcb->connected || pcb->remote.addr != quoted->dst)
             continue;
-        if (quoted->protocol == IPV4_PROTO_UDP && pcb->type == TS_PCB_UDP && l4_len >= 4 &&
-            pcb->local.port == be16_get(l4) && pcb->remote.port == be16_get(l4 + 2))
-            return pcb;
-        if (quoted->protocol == IPV4_PROTO_ICMP && pcb->type == TS_PCB_ICMP_ECHO && l4_len >= 8 &&
-            pcb->local.port == be16_get(l4 + 4))
-            return pcb;
-        if (quoted->protocol == IPV4_PROTO_TCP && pcb->type == TS_PCB_TCP && pcb->tcp != NULL && l4_len >= 4 &&
-            pcb->local.port == be16_get(l4) && pcb->remote.port == be16_get(l4 + 2))
+        if (type == TS_PCB_ICMP_ECHO || pcb->remote.port == be16_get(l4 + 2))
             return pcb;
     }
     return NULL;

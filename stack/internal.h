@@ -67,9 +67,17 @@ struct reasm_entry {
 
 /* ---- protocol control blocks ------------------------------------------------------- */
 
+/* Which lookup table a TCP pcb's tuple_next links it into (pcb_table.c). */
+enum pcb_hashed {
+    PCB_HASHED_NONE,
+    PCB_HASHED_CONN,     /* st->tcp_conns: a connection, by its 4-tuple */
+    PCB_HASHED_LISTENER, /* st->tcp_listeners: a listener, by its port */
+};
+
 struct ts_pcb {
     struct ts_stack *st;
-    struct ts_pcb *next; /* in st->pcbs */
+    struct ts_pcb *next; /* in st->pcbs, newest first */
+    struct ts_pcb *prev; /* (doubly linked: a pcb leaves in O(1)) */
     uint32_t id;         /* never reused within a stack: queued packets name their sender by it */
     enum ts_pcb_type type;
     struct ts_sockaddr local;
@@ -79,12 +87,14 @@ struct ts_pcb {
     bool reuseaddr;
     bool broadcast;
     bool dontfrag;
+    bool in_ports;       /* bound, hence in its port's group (pcb_table.c) */
     uint8_t ttl;
     size_t rcvbuf;
     size_t sndbuf;
     struct pbuf_queue rxq; /* received datagrams; ->peer_addr/peer_port hold the source */
     size_t rxq_charge;     /* bytes charged against rcvbuf */
     int pending_error;     /* positive errno, 0 if none */
+    enum pcb_hashed hashed; /* which table tuple_next links it into (pcb_table.c) */
     ts_pcb_event_fn event_fn;
     void *event_ctx;
 
@@ -103,11 +113,33 @@ struct ts_pcb {
     bool keepalive;
     unsigned keepidle, keepintvl, keepcnt; /* seconds, seconds, probes */
     uint16_t user_mss;
+
+    /* lookup tables (pcb_table.c): links inside the pcb, so joining a table allocates nothing */
+    struct ts_pcb *id_next;     /* in st->pcb_by_id */
+    struct ts_pcb *tuple_next;  /* in st->tcp_conns or st->tcp_listeners, as `hashed` says */
+    struct ts_pcb *port_next;   /* in st->ports, if this pcb heads its (type, local port) group */
+    struct ts_pcb *group_next, *group_prev; /* the other pcbs bound to the same port, newest first */
+};
+
+/* A chained hash table of pcbs linked through the pcb field at offset `link`; doubles as it fills. */
+struct pcb_table {
+    struct ts_pcb **buckets;
+    size_t mask;  /* buckets - 1 (a power of two) */
+    size_t count;
+    size_t link;
+    uint64_t (*hash)(const struct ts_stack *st, const struct ts_pcb *pcb);
+};
+
+/* A TCP connection's place in the stack's timer heap (tcp_timer_heap.c). */
+struct tcp_timer_entry {
+    ts_time key; /* the connection's earliest deadline */
+    struct tcp_conn *conn;
 };
 
 /* ---- the stack ------------------------------------------------------------------------ */
 
 #define IP_ID_BUCKETS 64
+#define TCP_RING_CLASSES 12 /* ring blocks of 2 KiB .. 4 MiB */
 
 struct ts_stack {
     struct ts_stack_config cfg;
@@ -156,10 +188,26 @@ struct ts_stack {
     ts_time tcp_challenge_window_start; /* RFC 5961 7: challenge ACKs are rate limited per stack */
     unsigned tcp_challenge_acks;
 
+    /* TCP buffer blocks given back by drained rings, kept for the next ones (tcp_buf.c): one list
+     * per power-of-two size from 2 KiB, so steady traffic does not call malloc */
+    uint8_t *ring_cache[TCP_RING_CLASSES];
+    size_t ring_cache_bytes;
+
+    /* TCP timers: a binary min-heap of connections by their earliest deadline, and the
+     * connections one poll found due (tcp_timer_heap.c) */
+    struct tcp_timer_entry *timer_heap;
+    size_t timer_count, timer_cap;
+    struct tcp_conn **timer_due;
+    size_t timer_due_count, timer_due_cap;
+    bool in_tcp_poll;
+    size_t tcp_conn_count;
+
     /* pcbs */
     struct ts_pcb *pcbs;
     unsigned pcb_count;
     uint32_t next_pcb_id;
+    uint8_t pcb_hash_key[16];   /* SipHash key of the lookup tables (hash flooding) */
+    struct pcb_table pcb_by_id, tcp_conns, tcp_listeners, ports;
 };
 
 /* Raises the memory and buffer high-water marks to what is held now (cheap: two compares). */
@@ -272,9 +320,30 @@ ssize_t udp_output(struct ts_pcb *pcb, ts_time now, const void *data, size_t len
 /* pcb internals */
 /* Unlinks and frees a pcb and its datagram queue (a TCP connection must have been freed first). */
 void pcb_destroy(struct ts_pcb *pcb);
+
+/* lookup tables (pcb_table.c) */
+void pcb_tables_init(struct ts_stack *st);
+void pcb_tables_free(struct ts_stack *st);
+/* Enters a new pcb in the id table (-ENOMEM if not even the first buckets could be had). */
+int pcb_tables_add(struct ts_pcb *pcb);
+/* Takes a pcb out of every table (before it is freed). */
+void pcb_tables_remove(struct ts_pcb *pcb);
+/* Joins a bound pcb to the group of its (type, local port); -ENOMEM if the table has no buckets at all. */
+int pcb_port_join(struct ts_pcb *pcb);
+/* The pcbs of this type bound to port, newest first, linked through group_next; NULL if none. */
+struct ts_pcb *pcb_port_members(struct ts_stack *st, enum ts_pcb_type type, uint16_t port);
+int tcp_hash_connection(struct ts_pcb *pcb);
+int tcp_hash_listener(struct ts_pcb *pcb);
+void tcp_unhash(struct ts_pcb *pcb);
+struct ts_pcb *tcp_lookup_connection(struct ts_stack *st, ts_ipv4_addr local, uint16_t lport, ts_ipv4_addr remote,
+                                     uint16_t rport, bool live_only);
+struct ts_pcb *tcp_lookup_listener(struct ts_stack *st, ts_ipv4_addr local, uint16_t lport);
 void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx);
 void tcp_poll(struct ts_stack *st, ts_time now);
 ts_time tcp_next_deadline(const struct ts_stack *st);
+void tcp_timers_free(struct ts_stack *st);
+/* Frees the cached ring blocks (teardown). */
+void tcp_ring_cache_drain(struct ts_stack *st);
 void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int err, bool hard);
 /* Whether the sequence number an ICMP error quotes is one we have sent and not seen acknowledged. */
 bool tcp_icmp_seq_acceptable(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, uint32_t seq);

@@ -46,7 +46,14 @@ struct ts_pcb *ts_pcb_open(struct ts_stack *st, enum ts_pcb_type type, int *err)
     pcb->rcvbuf = type == TS_PCB_TCP ? st->cfg.limits.tcp_rcvbuf_default : st->cfg.limits.udp_rcvbuf_default;
     pcb->sndbuf = type == TS_PCB_TCP ? st->cfg.limits.tcp_sndbuf_default : st->cfg.limits.udp_rcvbuf_default;
     pcb->congestion = TS_CC_CUBIC;
+    if (pcb_tables_add(pcb) != 0) {
+        free(pcb);
+        *err = -ENOMEM;
+        return NULL;
+    }
     pcb->next = st->pcbs;
+    if (st->pcbs != NULL)
+        st->pcbs->prev = pcb;
     st->pcbs = pcb;
     st->pcb_count++;
     st->mem_in_use += sizeof *pcb;
@@ -79,12 +86,13 @@ void ts_pcb_close_at(struct ts_pcb *pcb, ts_time now)
 void pcb_destroy(struct ts_pcb *pcb)
 {
     struct ts_stack *st = pcb->st;
-    for (struct ts_pcb **pp = &st->pcbs; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == pcb) {
-            *pp = pcb->next;
-            break;
-        }
-    }
+    pcb_tables_remove(pcb);
+    if (pcb->prev != NULL)
+        pcb->prev->next = pcb->next;
+    else
+        st->pcbs = pcb->next;
+    if (pcb->next != NULL)
+        pcb->next->prev = pcb->prev;
     pbuf_queue_clear(st, &pcb->rxq);
     st->pcb_count--;
     st->mem_in_use -= sizeof *pcb;
@@ -106,14 +114,6 @@ void *ts_pcb_event_ctx(const struct ts_pcb *pcb)
 enum ts_pcb_type ts_pcb_type_of(const struct ts_pcb *pcb)
 {
     return pcb->type;
-}
-
-struct ts_pcb *pcb_find_by_id(struct ts_stack *st, uint32_t id)
-{
-    for (struct ts_pcb *pcb = st->pcbs; pcb != NULL; pcb = pcb->next)
-        if (pcb->id == id)
-            return pcb;
-    return NULL;
 }
 
 uint32_t ts_pcb_events(const struct ts_pcb *pcb)
@@ -171,23 +171,29 @@ bool pcb_queue_datagram(struct ts_pcb *pcb, const struct ipv4_rx *rx, const uint
     return true;
 }
 
-static bool port_in_use(const struct ts_stack *st, const struct ts_pcb *self, ts_ipv4_addr addr, uint16_t port,
+static bool addr_overlaps(ts_ipv4_addr a, ts_ipv4_addr b)
+{
+    return a == 0 || b == 0 || a == b;
+}
+
+/*
+ * Whether binding self to addr:port would clash. Only the pcbs bound to that port are
+ * examined (their group), and for TCP with SO_REUSEADDR only its listeners: no walk over
+ * every pcb, so a bind or an ephemeral pick costs the same with 10 or 100,000 connections.
+ */
+static bool port_in_use(struct ts_stack *st, const struct ts_pcb *self, ts_ipv4_addr addr, uint16_t port,
                         bool reuse)
 {
-    for (const struct ts_pcb *p = st->pcbs; p != NULL; p = p->next) {
-        if (p == self || !p->bound || p->type != self->type || p->local.port != port)
+    /* TCP, as Linux: with SO_REUSEADDR a port is free unless someone listens on it (connections
+     * lingering in TIME-WAIT or accepted from an old listener do not block a restarted server). */
+    if (self->type == TS_PCB_TCP && reuse) {
+        const struct ts_pcb *l = tcp_lookup_listener(st, addr, port);
+        return l != NULL && l != self;
+    }
+    for (const struct ts_pcb *p = pcb_port_members(st, self->type, port); p != NULL; p = p->group_next) {
+        if (p == self || !addr_overlaps(p->local.addr, addr))
             continue;
-        bool addr_overlaps = p->local.addr == 0 || addr == 0 || p->local.addr == addr;
-        if (!addr_overlaps)
-            continue;
-        /* TCP, as Linux: with SO_REUSEADDR a port is free unless someone listens on it (connections
-         * lingering in TIME-WAIT or accepted from an old listener do not block a restarted server). */
-        if (self->type == TS_PCB_TCP) {
-            if (!(reuse && !p->listening))
-                return true;
-            continue;
-        }
-        if (!(reuse && p->reuseaddr))
+        if (self->type == TS_PCB_TCP || !(reuse && p->reuseaddr))
             return true;
     }
     return false;
@@ -231,6 +237,11 @@ int ts_pcb_bind(struct ts_pcb *pcb, const struct ts_sockaddr *local)
     }
     pcb->local.addr = local->addr;
     pcb->local.port = port;
+    int err = pcb_port_join(pcb);
+    if (err != 0) {
+        memset(&pcb->local, 0, sizeof pcb->local);
+        return err;
+    }
     pcb->bound = true;
     return 0;
 }

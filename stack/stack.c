@@ -91,6 +91,9 @@ struct ts_stack *ts_stack_new(const struct ts_stack_config *cfg, const struct ts
         st->tcp_secret.isn_key[i] = (uint8_t)rng_next(&keys);
     for (size_t i = 0; i < sizeof st->tcp_secret.cookie_key; i++)
         st->tcp_secret.cookie_key[i] = (uint8_t)rng_next(&keys);
+    for (size_t i = 0; i < sizeof st->pcb_hash_key; i++)
+        st->pcb_hash_key[i] = (uint8_t)rng_next(&keys);
+    pcb_tables_init(st);
     st->icmp_tokens = (int64_t)cfg->limits.icmp_error_burst * 1000000;
     st->icmp_tokens_at = 0;
     st->next_pcb_id = 1;
@@ -110,6 +113,9 @@ size_t ts_stack_free(struct ts_stack *st)
     tcp_destroy_all(st);
     while (st->pcbs != NULL)
         pcb_destroy(st->pcbs);
+    pcb_tables_free(st);
+    tcp_timers_free(st);
+    tcp_ring_cache_drain(st);
     pbuf_queue_clear(st, &st->loopback);
     arp_destroy(st);
     ipv4_reasm_destroy(st);
@@ -163,8 +169,8 @@ static ts_time earliest(ts_time a, ts_time b)
 }
 
 /*
- * O(table size): the ARP table and the reassembly slots are small and bounded.
- * TCP's many connections will want a timer wheel instead.
+ * The ARP table and the reassembly slots are scanned (small, bounded by configuration);
+ * TCP's connections, however many, answer in O(1) from the root of their timer heap.
  */
 ts_time ts_stack_next_deadline(const struct ts_stack *st)
 {

@@ -45,9 +45,13 @@ uint16_t tcp_mss_for_link(const struct ts_stack *st)
 struct tcp_conn *tcp_conn_new(struct ts_pcb *pcb)
 {
     struct ts_stack *st = pcb->st;
+    /* Room in the timer heap first, so arming a timer later never needs memory. */
+    if (tcp_timers_reserve(st, st->tcp_conn_count + 1) != 0)
+        return NULL;
     struct tcp_conn *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
+    st->tcp_conn_count++;
     st->mem_in_use += sizeof *c;
     c->pcb = pcb;
     c->state = TS_TCP_CLOSED;
@@ -78,8 +82,12 @@ void tcp_conn_free(struct ts_stack *st, struct tcp_conn *c)
     tcp_ring_free(st, &c->snd);
     tcp_ring_free(st, &c->rcv);
     tcp_ooo_clear(st, c);
-    if (c->pcb != NULL)
+    tcp_timer_forget(st, c);
+    if (c->pcb != NULL) {
+        tcp_unhash(c->pcb);
         c->pcb->tcp = NULL;
+    }
+    st->tcp_conn_count--;
     st->mem_in_use -= sizeof *c;
     free(c);
 }
@@ -118,7 +126,7 @@ static void tcp_release_if_orphan(struct ts_stack *st, struct tcp_conn *c)
 void tcp_conn_finish(struct ts_stack *st, ts_time now, struct tcp_conn *c, int err)
 {
     tcp_set_state(st, now, c, TS_TCP_CLOSED, err == 0 ? "finished" : "failed");
-    c->rto_at = c->delack_at = c->persist_at = c->keepalive_at = c->timewait_at = TS_TIME_NEVER;
+    tcp_timers_stop(c);
     tcp_ooo_clear(st, c);
     tcp_ring_free(st, &c->snd);
     if (err != 0 && c->pcb != NULL)
@@ -132,22 +140,15 @@ void tcp_conn_finish(struct ts_stack *st, ts_time now, struct tcp_conn *c, int e
     tcp_release_if_orphan(st, c);
 }
 
+/* A segment's pcb: its connection by the 4-tuple, else a listener on the port (two hash lookups). */
 struct ts_pcb *tcp_find(struct ts_stack *st, ts_ipv4_addr local, uint16_t lport, ts_ipv4_addr remote,
                         uint16_t rport, bool *is_listener)
 {
-    struct ts_pcb *listener = NULL;
     *is_listener = false;
-    for (struct ts_pcb *pcb = st->pcbs; pcb != NULL; pcb = pcb->next) {
-        if (pcb->type != TS_PCB_TCP || !pcb->bound || pcb->local.port != lport)
-            continue;
-        if (pcb->local.addr != 0 && pcb->local.addr != local)
-            continue;
-        if (pcb->tcp != NULL && pcb->tcp->state != TS_TCP_CLOSED && pcb->remote.addr == remote &&
-            pcb->remote.port == rport)
-            return pcb;
-        if (pcb->listening)
-            listener = pcb;
-    }
+    struct ts_pcb *conn = tcp_lookup_connection(st, local, lport, remote, rport, true);
+    if (conn != NULL)
+        return conn;
+    struct ts_pcb *listener = tcp_lookup_listener(st, local, lport);
     *is_listener = listener != NULL;
     return listener;
 }
@@ -178,10 +179,18 @@ int tcp_user_connect(struct ts_pcb *pcb, ts_time now, const struct ts_sockaddr *
         if (err != 0)
             return err == -EADDRINUSE ? -EADDRNOTAVAIL : err;
     }
+    /* Two connections with one 4-tuple could not be told apart (RFC 9293 3.4). */
+    if (tcp_lookup_connection(st, pcb->local.addr, pcb->local.port, remote->addr, remote->port, false) != NULL)
+        return -EADDRNOTAVAIL;
     struct tcp_conn *c = tcp_conn_new(pcb);
     if (c == NULL)
         return -ENOMEM;
     pcb->remote = *remote;
+    if (tcp_hash_connection(pcb) != 0) {
+        memset(&pcb->remote, 0, sizeof pcb->remote);
+        tcp_conn_free(st, c);
+        return -ENOMEM;
+    }
     pcb->connected = true;
     pcb->ever_connected = true;
     c->accepted = true;
@@ -360,7 +369,7 @@ void tcp_user_close(struct ts_pcb *pcb, ts_time now)
     if (c->state != TS_TCP_TIME_WAIT && c->state != TS_TCP_LAST_ACK && c->state != TS_TCP_CLOSING)
         tcp_queue_fin(st, now, c);
     if (c->state == TS_TCP_FIN_WAIT_2 && c->timewait_at == TS_TIME_NEVER)
-        c->timewait_at = now + st->cfg.timing.tcp_fin_wait2_timeout;
+        tcp_timer_set(c, &c->timewait_at, now + st->cfg.timing.tcp_fin_wait2_timeout);
     ipv4_flush_loopback(st, now);
 }
 

@@ -7,6 +7,7 @@
  *   tcp_in.c      segment arrival, RFC 9293 3.10.7 step by step
  *   tcp_out.c     what to send and when: data within the windows, Nagle, ACKs, SYN, FIN, RST
  *   tcp_timer.c   retransmission (RFC 6298), delayed ACK, persist, keepalive, TIME-WAIT
+ *   tcp_timer_heap.c  which connections have a timer due: a min-heap, no scans
  *   tcp_buf.c     the send and receive byte rings and the out-of-order queue
  *   tcp_cc.c      congestion control (RFC 5681, RFC 6582, RFC 9438)
  *   tcp_isn.c     ISNs (RFC 6528) and SYN cookies
@@ -29,8 +30,9 @@
 
 /* A byte ring: the send buffer (bytes from SND.UNA on) and the receive buffer (bytes not yet read). */
 struct tcp_ring {
-    uint8_t *data; /* allocated when the first byte arrives, freed when empty and idle */
-    size_t cap;    /* the buffer size the socket asked for */
+    uint8_t *data; /* allocated when the first byte arrives, given back when it drains */
+    size_t cap;    /* the buffer size the socket asked for: what windows are computed from */
+    size_t size;   /* bytes allocated: grows with the bytes held (2 KiB, 4 KiB, ...) up to cap */
     size_t start;  /* index of the first byte */
     size_t len;    /* bytes held */
 };
@@ -114,8 +116,11 @@ struct tcp_conn {
     unsigned segments_unacked; /* full-sized segments received since our last ACK */
     bool ack_pending;
 
-    /* timers: absolute deadlines, TS_TIME_NEVER when off */
+    /* timers: absolute deadlines, TS_TIME_NEVER when off. Read them freely; write them only with
+     * tcp_timer_set, which keeps the connection's place in the stack's timer heap. */
     ts_time rto_at, delack_at, persist_at, keepalive_at, timewait_at;
+    uint32_t timer_slot;       /* index in st->timer_heap, or in st->timer_due while polled */
+    uint8_t timer_where;       /* nowhere, in the heap, or due (tcp_timer_heap.c) */
     unsigned persist_backoff;
     bool sws_override;         /* RFC 9293 3.8.6.2.1: the override timeout fired; send what the window allows */
     unsigned keepalive_probes;
@@ -188,14 +193,30 @@ uint32_t tcp_receive_window(const struct tcp_conn *c);
 void tcp_send_probe(struct ts_stack *st, ts_time now, struct tcp_conn *c, bool keepalive);
 
 /* ---- tcp_timer.c ---- */
-void tcp_poll(struct ts_stack *st, ts_time now);
-ts_time tcp_next_deadline(const struct ts_stack *st);
+/* Runs whichever of c's timers are due (tcp_poll calls it for each connection the heap says is due). */
+void tcp_conn_poll(struct ts_stack *st, ts_time now, struct tcp_conn *c);
 void tcp_rto_arm(struct ts_stack *st, ts_time now, struct tcp_conn *c);
 void tcp_rtt_sample(struct ts_stack *st, ts_time now, struct tcp_conn *c, ts_time rtt);
 /* Our SYN (or SYN,ACK) was acknowledged: an RTT sample if it was sent once, else RFC 6298 5.7. */
 void tcp_rtt_handshake_done(struct ts_stack *st, ts_time now, struct tcp_conn *c);
 void tcp_keepalive_reset(struct tcp_conn *c, ts_time now);
 void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c);
+
+/* ---- tcp_timer_heap.c ---- */
+void tcp_poll(struct ts_stack *st, ts_time now);
+/* The earliest deadline of any connection: the heap's root, O(1). */
+ts_time tcp_next_deadline(const struct ts_stack *st);
+/* The earliest of c's own deadlines. */
+ts_time tcp_conn_deadline(const struct tcp_conn *c);
+/* Sets one of c's timer fields (&c->rto_at ...) to at (TS_TIME_NEVER: off) and moves c in the heap. */
+void tcp_timer_set(struct tcp_conn *c, ts_time *timer, ts_time at);
+/* Turns every timer of c off. */
+void tcp_timers_stop(struct tcp_conn *c);
+/* Takes c out of the heap (it is being freed). */
+void tcp_timer_forget(struct ts_stack *st, struct tcp_conn *c);
+/* Makes room in the heap for this many connections; -1 if memory ran out. */
+int tcp_timers_reserve(struct ts_stack *st, size_t connections);
+void tcp_timers_free(struct ts_stack *st);
 
 /* ---- tcp_buf.c ---- */
 size_t tcp_ring_space(const struct tcp_ring *r);

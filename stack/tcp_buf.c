@@ -1,12 +1,112 @@
 /*
  * Byte rings for the send and receive buffers, and the out-of-order queue.
- * A ring's memory is allocated when the first byte arrives and released when it
- * drains, so an idle connection holds no buffer (what lets many connections fit).
+ * A ring's memory is allocated when the first byte arrives, grows with the
+ * bytes it holds (2 KiB, 4 KiB, ... up to the socket's buffer size) and is
+ * given back when it drains, so an idle connection holds no buffer and a
+ * connection holding a few bytes holds a small one (what lets many connections
+ * fit). Blocks given back are kept in a small per-stack cache by size, so a
+ * request/response exchange reuses them instead of calling malloc and free.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tcp.h"
+
+#define RING_MIN_BLOCK 2048u
+/* Bytes of drained blocks kept for reuse, whatever the number of connections. */
+#define RING_CACHE_MAX_BYTES (1024u * 1024u)
+
+/* The cache list a block of this size belongs to, or -1 (a size that is not 2 KiB << k). */
+static int ring_class(size_t size)
+{
+    for (int k = 0; k < TCP_RING_CLASSES; k++)
+        if (size == (size_t)RING_MIN_BLOCK << k)
+            return k;
+    return -1;
+}
+
+/* A cached block holds the address of the next one in its first bytes. */
+static uint8_t *cached_next(const uint8_t *block)
+{
+    uint8_t *next;
+    memcpy(&next, block, sizeof(uint8_t *));
+    return next;
+}
+
+static void cached_link(uint8_t *block, uint8_t *next)
+{
+    memcpy(block, &next, sizeof(uint8_t *));
+}
+
+static uint8_t *block_get(struct ts_stack *st, size_t size)
+{
+    int k = ring_class(size);
+    if (k >= 0 && st->ring_cache[k] != NULL) {
+        uint8_t *block = st->ring_cache[k];
+        st->ring_cache[k] = cached_next(block);
+        st->ring_cache_bytes -= size;
+        return block;
+    }
+    uint8_t *block = malloc(size);
+    if (block == NULL) {
+        st->counters.mem.drop_no_memory++;
+        return NULL;
+    }
+    st->mem_in_use += size;
+    return block;
+}
+
+static void block_put(struct ts_stack *st, uint8_t *block, size_t size)
+{
+    int k = ring_class(size);
+    if (k >= 0 && st->ring_cache_bytes + size <= RING_CACHE_MAX_BYTES) {
+        cached_link(block, st->ring_cache[k]);
+        st->ring_cache[k] = block;
+        st->ring_cache_bytes += size;
+        return;
+    }
+    st->mem_in_use -= size;
+    free(block);
+}
+
+void tcp_ring_cache_drain(struct ts_stack *st)
+{
+    for (int k = 0; k < TCP_RING_CLASSES; k++) {
+        while (st->ring_cache[k] != NULL) {
+            uint8_t *block = st->ring_cache[k];
+            st->ring_cache[k] = cached_next(block);
+            st->mem_in_use -= (size_t)RING_MIN_BLOCK << k;
+            free(block);
+        }
+    }
+    st->ring_cache_bytes = 0;
+}
+
+/* The block size for `need` bytes: the next power of two from 2 KiB, never beyond cap. */
+static size_t ring_block_size(const struct tcp_ring *r, size_t need)
+{
+    size_t size = RING_MIN_BLOCK;
+    while (size < need && size < r->cap)
+        size *= 2;
+    return size > r->cap ? r->cap : size;
+}
+
+/* Moves the bytes into a block that holds need bytes; -1 (the ring unchanged) if none can be had. */
+static int ring_grow(struct ts_stack *st, struct tcp_ring *r, size_t need)
+{
+    size_t size = ring_block_size(r, need);
+    uint8_t *block = block_get(st, size);
+    if (block == NULL)
+        return -1;
+    if (r->data != NULL) {
+        tcp_ring_copy_out(r, 0, block, r->len);
+        block_put(st, r->data, r->size);
+    }
+    r->data = block;
+    r->size = size;
+    r->start = 0;
+    return 0;
+}
 
 size_t tcp_ring_space(const struct tcp_ring *r)
 {
@@ -18,17 +118,10 @@ ssize_t tcp_ring_append(struct ts_stack *st, struct tcp_ring *r, const uint8_t *
     size_t n = len < tcp_ring_space(r) ? len : tcp_ring_space(r);
     if (n == 0)
         return 0;
-    if (r->data == NULL) {
-        r->data = malloc(r->cap);
-        if (r->data == NULL) {
-            st->counters.mem.drop_no_memory++;
-            return -1;
-        }
-        st->mem_in_use += r->cap;
-        r->start = 0;
-    }
-    size_t tail = (r->start + r->len) % r->cap;
-    size_t first = n < r->cap - tail ? n : r->cap - tail;
+    if (r->len + n > r->size && ring_grow(st, r, r->len + n) != 0)
+        return -1;
+    size_t tail = (r->start + r->len) % r->size;
+    size_t first = n < r->size - tail ? n : r->size - tail;
     memcpy(r->data + tail, data, first);
     memcpy(r->data, data + first, n - first);
     r->len += n;
@@ -37,19 +130,20 @@ ssize_t tcp_ring_append(struct ts_stack *st, struct tcp_ring *r, const uint8_t *
 
 void tcp_ring_copy_out(const struct tcp_ring *r, size_t offset, uint8_t *out, size_t len)
 {
-    size_t from = (r->start + offset) % r->cap;
-    size_t first = len < r->cap - from ? len : r->cap - from;
+    if (len == 0)
+        return;
+    size_t from = (r->start + offset) % r->size;
+    size_t first = len < r->size - from ? len : r->size - from;
     memcpy(out, r->data + from, first);
     memcpy(out + first, r->data, len - first);
 }
 
 void tcp_ring_free(struct ts_stack *st, struct tcp_ring *r)
 {
-    if (r->data != NULL) {
-        st->mem_in_use -= r->cap;
-        free(r->data);
-    }
+    if (r->data != NULL)
+        block_put(st, r->data, r->size);
     r->data = NULL;
+    r->size = 0;
     r->start = 0;
     r->len = 0;
 }
@@ -59,7 +153,7 @@ void tcp_ring_consume(struct ts_stack *st, struct tcp_ring *r, size_t len)
     if (len > r->len)
         len = r->len;
     r->len -= len;
-    r->start = r->len == 0 ? 0 : (r->start + len) % r->cap;
+    r->start = r->len == 0 ? 0 : (r->start + len) % r->size;
     if (r->len == 0)
         tcp_ring_free(st, r);
 }

@@ -192,7 +192,7 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     tcp_apply_syn_options(st, now, c, &h->opt);
     if (ack_ok) {
         c->snd_una = h->ack;
-        c->rto_at = TS_TIME_NEVER;
+        tcp_timer_set(c, &c->rto_at, TS_TIME_NEVER);
         tcp_rtt_handshake_done(st, now, c);
     }
     /* RFC 7323 2.2: the window in a SYN is never scaled. */
@@ -372,7 +372,7 @@ static void tcp_update_window(struct ts_stack *st, ts_time now, struct tcp_conn 
         if (c->snd_wnd > c->max_snd_wnd)
             c->max_snd_wnd = c->snd_wnd;
         if (c->snd_wnd > 0)
-            c->persist_at = TS_TIME_NEVER;
+            tcp_timer_set(c, &c->persist_at, TS_TIME_NEVER);
     }
 }
 
@@ -422,7 +422,7 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
                      c->cc.cwnd, c->cc.ssthresh, c->cc.cwnd < c->cc.ssthresh ? "slow start" : "congestion avoidance");
     }
     /* RFC 6298 5.2/5.3: all acknowledged: stop the timer; else restart it. */
-    c->rto_at = TS_TIME_NEVER;
+    tcp_timer_set(c, &c->rto_at, TS_TIME_NEVER);
     if (c->snd_max != c->snd_una)
         tcp_rto_arm(st, now, c);
 }
@@ -484,7 +484,7 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
             return false;
         }
         c->snd_una = ack;
-        c->rto_at = TS_TIME_NEVER;
+        tcp_timer_set(c, &c->rto_at, TS_TIME_NEVER);
         tcp_rtt_handshake_done(st, now, c);
         c->snd_wnd = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
         c->max_snd_wnd = c->snd_wnd;
@@ -526,7 +526,7 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
         if (fin_acked) {
             tcp_set_state(st, now, c, TS_TCP_FIN_WAIT_2, "our FIN acknowledged");
             if (c->user_closed)
-                c->timewait_at = now + st->cfg.timing.tcp_fin_wait2_timeout;
+                tcp_timer_set(c, &c->timewait_at, now + st->cfg.timing.tcp_fin_wait2_timeout);
         }
         break;
     case TS_TCP_CLOSING:
@@ -605,9 +605,9 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         c->segments_unacked += len > c->rcv_mss ? (unsigned)(len / c->rcv_mss) : 1u;
         c->ack_pending = true;
         if (had_ooo || c->segments_unacked >= 2 || fin)
-            c->delack_at = now; /* due now: sent below */
+            tcp_timer_set(c, &c->delack_at, now); /* due now: sent below */
         else if (c->delack_at == TS_TIME_NEVER)
-            c->delack_at = now + st->cfg.timing.tcp_delack;
+            tcp_timer_set(c, &c->delack_at, now + st->cfg.timing.tcp_delack);
         if (len > 0)
             tcp_notify(c);
         return;
@@ -616,7 +616,7 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
     if (!tcp_ooo_insert(st, c, seq, data, len, fin))
         TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_ooo_full, "%zu bytes at %u", len, tcp_rel_rcv(c, seq));
     c->ack_pending = true;
-    c->delack_at = now;
+    tcp_timer_set(c, &c->delack_at, now);
 }
 
 /* RFC 9293 3.10.7.4 "eighth, check the FIN bit" (the FIN is in order: RCV.NXT has reached it). */
@@ -625,7 +625,7 @@ static void tcp_receive_fin(struct ts_stack *st, ts_time now, struct tcp_conn *c
     c->rcv_nxt++;
     c->fin_received = true;
     c->ack_pending = true;
-    c->delack_at = now;
+    tcp_timer_set(c, &c->delack_at, now);
     switch (c->state) {
     case TS_TCP_SYN_RECEIVED:
     case TS_TCP_ESTABLISHED:

@@ -24,6 +24,8 @@ int ts_pcb_listen(struct ts_pcb *pcb, int backlog)
     /* Like Linux: a backlog below 1 means 1, above the SYN queue size is clamped to it. */
     unsigned limit = pcb->st->cfg.limits.tcp_syn_queue;
     pcb->backlog = backlog < 1 ? 1 : (unsigned)backlog > limit ? limit : (unsigned)backlog;
+    if (!pcb->listening && tcp_hash_listener(pcb) != 0)
+        return -ENOMEM;
     pcb->listening = true;
     return 0;
 }
@@ -126,12 +128,18 @@ static struct tcp_conn *tcp_child_new(struct ts_stack *st, struct ts_pcb *listen
     pcb->user_mss = listener->user_mss;
     pcb->local.addr = seg->dst;
     pcb->local.port = seg->hdr.dst_port;
-    pcb->bound = true;
     pcb->remote.addr = seg->src;
     pcb->remote.port = seg->hdr.src_port;
     pcb->connected = true;
+    if (pcb_port_join(pcb) != 0) {
+        pcb_destroy(pcb);
+        return NULL;
+    }
+    pcb->bound = true;
     struct tcp_conn *c = tcp_conn_new(pcb);
-    if (c == NULL) {
+    if (c == NULL || tcp_hash_connection(pcb) != 0) {
+        if (c != NULL)
+            tcp_conn_free(st, c);
         pcb_destroy(pcb);
         return NULL;
     }
@@ -274,9 +282,11 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     ipv4_flush_loopback(st, now);
 }
 
+/* Walks every pcb to find the listener's children: once per listener closed, never per packet. */
 void tcp_listen_close(struct ts_stack *st, ts_time now, struct ts_pcb *listener)
 {
     listener->listening = false;
+    tcp_unhash(listener);
     /* Children not yet accepted are reset (RFC 9293 3.10.4: "any outstanding RECEIVEs..." / Linux). */
     for (struct ts_pcb *pcb = st->pcbs, *next; pcb != NULL; pcb = next) {
         next = pcb->next;

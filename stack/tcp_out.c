@@ -127,7 +127,7 @@ static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *
         c->last_ack_sent = c->rcv_nxt;
         c->ack_pending = false;
         c->segments_unacked = 0;
-        c->delack_at = TS_TIME_NEVER;
+        tcp_timer_set(c, &c->delack_at, TS_TIME_NEVER);
     }
     st->counters.tcp.tx_segments++;
     TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_TX, "tx %u > %u [%s] seq %u ack %u win %u len %zu", h.src_port,
@@ -353,7 +353,7 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
      */
     if (SEQ_LT(c->snd_nxt, tcp_send_end(c)) && c->snd_nxt == c->snd_una && c->persist_at == TS_TIME_NEVER) {
         c->persist_backoff = 0;
-        c->persist_at = now + (c->rto > TS_MSEC(200) ? c->rto : TS_MSEC(200));
+        tcp_timer_set(c, &c->persist_at, now + (c->rto > TS_MSEC(200) ? c->rto : TS_MSEC(200)));
     }
     if (c->ack_pending && !sent_any && c->delack_at == TS_TIME_NEVER)
         tcp_send_ack(st, now, c);

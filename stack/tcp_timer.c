@@ -5,17 +5,12 @@
  *   persist_at    zero-window probes (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17)
  *   keepalive_at  keep-alive probes (RFC 1122 4.2.3.6)
  *   timewait_at   TIME-WAIT's 2 MSL (RFC 9293 3.4.2), or an orphaned FIN-WAIT-2's limit
- * tcp_next_deadline scans every connection: O(connections). The performance
- * issue replaces it with a timer wheel.
+ * Every write to one goes through tcp_timer_set, which keeps the connection's place in the
+ * stack's timer heap (tcp_timer_heap.c): polls and deadlines never scan connections.
  */
 #include <errno.h>
 
 #include "tcp.h"
-
-static ts_time min_time(ts_time a, ts_time b)
-{
-    return a < b ? a : b;
-}
 
 /* RFC 6298 2.2-2.4: the first sample sets SRTT and RTTVAR; later ones smooth them (alpha 1/8, beta 1/4). */
 void tcp_rtt_sample(struct ts_stack *st, ts_time now, struct tcp_conn *c, ts_time rtt)
@@ -67,21 +62,23 @@ void tcp_rtt_handshake_done(struct ts_stack *st, ts_time now, struct tcp_conn *c
 void tcp_rto_arm(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 {
     (void)st;
-    c->rto_at = now + c->rto;
+    tcp_timer_set(c, &c->rto_at, now + c->rto);
 }
 
 void tcp_keepalive_reset(struct tcp_conn *c, ts_time now)
 {
     c->keepalive_probes = 0;
-    c->keepalive_at = c->keepalive ? now + c->keepidle : TS_TIME_NEVER;
+    tcp_timer_set(c, &c->keepalive_at, c->keepalive ? now + c->keepidle : TS_TIME_NEVER);
 }
 
 void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 {
     /* delack_at stays: the ACK of the FIN that brought us here is still due (RFC 9293 3.10.7.4). */
-    c->rto_at = c->persist_at = c->keepalive_at = TS_TIME_NEVER;
+    tcp_timer_set(c, &c->rto_at, TS_TIME_NEVER);
+    tcp_timer_set(c, &c->persist_at, TS_TIME_NEVER);
+    tcp_timer_set(c, &c->keepalive_at, TS_TIME_NEVER);
     tcp_ring_free(st, &c->snd);
-    c->timewait_at = now + 2 * st->cfg.timing.tcp_msl;
+    tcp_timer_set(c, &c->timewait_at, now + 2 * st->cfg.timing.tcp_msl);
 }
 
 /*
@@ -123,7 +120,7 @@ static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
     c->dupacks = 0;
     c->sacked_count = 0; /* RFC 2018 8: after a timeout the SACK information may be stale */
     c->snd_nxt = c->snd_una;
-    c->rto_at = TS_TIME_NEVER;
+    tcp_timer_set(c, &c->rto_at, TS_TIME_NEVER);
     tcp_output(st, now, c);
     if (c->rto_at == TS_TIME_NEVER)
         tcp_rto_arm(st, now, c);
@@ -134,7 +131,7 @@ static void tcp_persist_expired(struct ts_stack *st, ts_time now, struct tcp_con
 {
     if (c->snd_wnd > 0) {
         /* The window opened but too little for SWS avoidance to use it: the override timeout. */
-        c->persist_at = TS_TIME_NEVER;
+        tcp_timer_set(c, &c->persist_at, TS_TIME_NEVER);
         c->sws_override = true;
         tcp_output(st, now, c);
         return;
@@ -147,13 +144,13 @@ static void tcp_persist_expired(struct ts_stack *st, ts_time now, struct tcp_con
     ts_time interval = c->rto << c->persist_backoff;
     if (interval > TS_SEC(60) || interval <= 0)
         interval = TS_SEC(60);
-    c->persist_at = now + interval;
+    tcp_timer_set(c, &c->persist_at, now + interval);
 }
 
 static void tcp_keepalive_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 {
     if (c->state != TS_TCP_ESTABLISHED && c->state != TS_TCP_CLOSE_WAIT) {
-        c->keepalive_at = TS_TIME_NEVER;
+        tcp_timer_set(c, &c->keepalive_at, TS_TIME_NEVER);
         return;
     }
     if (c->keepalive_probes >= c->keepcnt) {
@@ -165,10 +162,10 @@ static void tcp_keepalive_expired(struct ts_stack *st, ts_time now, struct tcp_c
     }
     c->keepalive_probes++;
     tcp_send_probe(st, now, c, true);
-    c->keepalive_at = now + c->keepintvl;
+    tcp_timer_set(c, &c->keepalive_at, now + c->keepintvl);
 }
 
-static void tcp_conn_poll(struct ts_stack *st, ts_time now, struct tcp_conn *c)
+void tcp_conn_poll(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 {
     if (c->timewait_at <= now) {
         tcp_conn_finish(st, now, c, c->state == TS_TCP_TIME_WAIT ? 0 : ETIMEDOUT);
@@ -179,40 +176,11 @@ static void tcp_conn_poll(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         tcp_send_ack(st, now, c);
     }
     if (c->delack_at <= now)
-        c->delack_at = TS_TIME_NEVER;
+        tcp_timer_set(c, &c->delack_at, TS_TIME_NEVER);
     if (c->rto_at <= now && !tcp_rto_expired(st, now, c))
         return;
     if (c->persist_at <= now)
         tcp_persist_expired(st, now, c);
     if (c->keepalive_at <= now)
         tcp_keepalive_expired(st, now, c);
-}
-
-static ts_time tcp_conn_deadline(const struct tcp_conn *c)
-{
-    ts_time t = min_time(c->rto_at, c->delack_at);
-    t = min_time(t, c->persist_at);
-    t = min_time(t, c->keepalive_at);
-    return min_time(t, c->timewait_at);
-}
-
-void tcp_poll(struct ts_stack *st, ts_time now)
-{
-    /* A connection may free itself (and its pcb) while polled: keep the next pointer first. */
-    for (struct ts_pcb *pcb = st->pcbs, *next; pcb != NULL; pcb = next) {
-        next = pcb->next;
-        if (pcb->type != TS_PCB_TCP || pcb->tcp == NULL)
-            continue;
-        if (tcp_conn_deadline(pcb->tcp) <= now)
-            tcp_conn_poll(st, now, pcb->tcp);
-    }
-}
-
-ts_time tcp_next_deadline(const struct ts_stack *st)
-{
-    ts_time next = TS_TIME_NEVER;
-    for (const struct ts_pcb *pcb = st->pcbs; pcb != NULL; pcb = pcb->next)
-        if (pcb->type == TS_PCB_TCP && pcb->tcp != NULL)
-            next = min_time(next, tcp_conn_deadline(pcb->tcp));
-    return next;
 }

@@ -56,11 +56,13 @@ void udp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
     TS_TRACE(st, now, TS_TRACE_UDP, TS_TRACE_RX, "rx %s:%u > %s:%u len %zu", ipv4_addr_format(rx->hdr.src, src),
              u.src_port, ipv4_addr_format(rx->hdr.dst, dst), u.dst_port, len);
 
-    /* A broadcast goes to every socket on the port; a unicast to the most specific match. */
+    /* A broadcast goes to every socket on the port; a unicast to the most specific match. Only the
+     * sockets bound to the port are examined (newest first, so ties go to the newest). */
     struct ts_pcb *best = NULL;
     int best_score = -1;
     bool delivered = false;
-    for (struct ts_pcb *pcb = st->pcbs; pcb != NULL; pcb = pcb->next) {
+    for (struct ts_pcb *pcb = pcb_port_members(st, TS_PCB_UDP, u.dst_port); pcb != NULL; pcb = pcb->group_next) {
+        st->counters.sock.lookup_probes++;
         int score = udp_match_score(pcb, rx, &u);
         if (score < 0)
             continue;
