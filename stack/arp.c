@@ -106,7 +106,7 @@ void arp_announce(struct ts_stack *st, ts_time now)
 {
     char ip[16];
     st->counters.arp.tx_announcements++;
-    TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_TX, "tx announce %s is-at %s (gratuitous)",
+    TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_TX, "tx announce %s is-at %s (gratuitous, RFC 5227 3)",
              ipv4_addr_format(st->cfg.addr, ip), mac_format(st->cfg.mac, (char[18]){0}));
     arp_send(st, now, ARP_OP_REQUEST, eth_broadcast_addr, zero_mac, st->cfg.addr);
 }
@@ -133,12 +133,14 @@ static void arp_entry_resolved(struct ts_stack *st, ts_time now, struct arp_entr
     e->requests_sent = 0;
     if (was_pending) {
         st->counters.arp.resolved++;
-        TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_STATE, "entry %s resolved to %s, %zu packet(s) released",
+        TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_STATE, "entry %s resolved to %s, %zu queued packet(s) released "
+                 "(RFC 1122 2.3.2.2)",
                  ipv4_addr_format(e->ip, ip), mac_format(mac, m), e->pending.count);
         arp_flush_pending(st, now, e);
     } else if (changed) {
         st->counters.arp.updated++;
-        TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_STATE, "entry %s now at %s", ipv4_addr_format(e->ip, ip),
+        TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_STATE, "entry %s now at %s (RFC 826: the sender's entry is updated)",
+                 ipv4_addr_format(e->ip, ip),
                  mac_format(mac, m));
     } else {
         st->counters.arp.refreshed++;
@@ -165,13 +167,14 @@ void arp_input(struct ts_stack *st, ts_time now, const struct eth_hdr *eth, cons
     case ARP_PARSE_OK:
         break;
     case ARP_PARSE_TRUNCATED:
-        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_truncated, "%zu bytes", len);
+        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_truncated, "%zu bytes, shorter than an ARP packet (RFC 826)", len);
         return;
     case ARP_PARSE_UNSUPPORTED:
-        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_unsupported, "not Ethernet/IPv4");
+        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_unsupported, "not Ethernet/IPv4 (RFC 826: hardware 1, "
+                "protocol 0x0800 only)");
         return;
     case ARP_PARSE_BAD_OP:
-        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_bad_op, "opcode %u", p.op);
+        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_bad_op, "opcode %u (RFC 826: request 1 or reply 2)", p.op);
         return;
     }
     if (p.op == ARP_OP_REQUEST)
@@ -189,7 +192,8 @@ void arp_input(struct ts_stack *st, ts_time now, const struct eth_hdr *eth, cons
     }
     /* Someone else claims our address (RFC 5227 2.4): never learn it, keep our own. */
     if (st->cfg.addr != 0 && p.sender_ip == st->cfg.addr) {
-        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_address_conflict, "%s claims our address %s",
+        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_address_conflict, "RFC 5227 2.4: %s claims our address %s "
+                "(conflict, not learnt)",
                 mac_format(p.sender_mac, m), ipv4_addr_format(p.sender_ip, a));
         return;
     }
@@ -204,7 +208,9 @@ void arp_input(struct ts_stack *st, ts_time now, const struct eth_hdr *eth, cons
     /* RFC 826: "Am I the target protocol address?" If not, we are done. */
     if (st->cfg.addr == 0 || p.target_ip != st->cfg.addr) {
         if (!merged)
-            TS_DROP(st, now, TS_TRACE_ARP, arp, drop_not_for_us, "target %s", ipv4_addr_format(p.target_ip, a));
+            TS_DROP(st, now, TS_TRACE_ARP, arp, drop_not_for_us, "target %s is not us (RFC 826: only an existing "
+                    "entry is updated)",
+                    ipv4_addr_format(p.target_ip, a));
         return;
     }
     /* RFC 826: if the merge flag is false, add the sender to the table. */
@@ -234,7 +240,8 @@ static int arp_enqueue(struct ts_stack *st, ts_time now, struct arp_entry *e, st
     char ip[16];
     if (e->pending.count >= st->cfg.limits.arp_queue_per_entry ||
         st->arp_queued_total >= st->cfg.limits.arp_queue_total) {
-        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_queue_full, "%zu packet(s) already wait for %s", e->pending.count,
+        TS_DROP(st, now, TS_TRACE_ARP, arp, drop_queue_full, "%zu packet(s) already wait for %s (RFC 1122 2.3.2.2: a "
+                "bounded queue)", e->pending.count,
                 ipv4_addr_format(e->ip, ip));
         pbuf_free(st, pb);
         return -ENOBUFS;
@@ -285,7 +292,8 @@ static void arp_resolution_failed(struct ts_stack *st, ts_time now, struct arp_e
     char ip[16];
     struct ts_pbuf *pb;
     st->counters.arp.failed++;
-    TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_STATE, "entry %s failed after %u request(s), %zu packet(s) dropped",
+    TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_STATE, "entry %s failed after %u request(s) (RFC 1122 2.3.2.1: one a "
+             "second at most), %zu packet(s) dropped",
              ipv4_addr_format(e->ip, ip), e->requests_sent, e->pending.count);
     while ((pb = pbuf_queue_pop(&e->pending)) != NULL) {
         st->arp_queued_total--;
@@ -317,7 +325,8 @@ void arp_poll(struct ts_stack *st, ts_time now)
             arp_send_request(st, now, e->ip, NULL);
         } else if (e->state == ARP_REACHABLE && now >= e->expires) {
             st->counters.arp.expired++;
-            TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_STATE, "entry %s expired", ipv4_addr_format(e->ip, ip));
+            TS_TRACE(st, now, TS_TRACE_ARP, TS_TRACE_STATE, "entry %s expired (RFC 1122 2.3.2.1: cache timeout)",
+                     ipv4_addr_format(e->ip, ip));
             arp_entry_clear(st, e);
         }
     }

@@ -43,7 +43,8 @@ static void icmp_answer_echo(struct ts_stack *st, ts_time now, const struct ipv4
     st->counters.icmp.rx_echo_requests++;
     /* RFC 1122 3.2.2.6: an echo request to a broadcast address MAY be silently discarded (Linux's default). */
     if (rx->to_broadcast) {
-        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_broadcast_echo, "echo request to a broadcast address");
+        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_broadcast_echo, "echo request to a broadcast address "
+                "(RFC 1122 3.2.2.6: MAY be discarded)");
         return;
     }
     struct icmp_hdr reply = {.type = ICMP_ECHO_REPLY, .code = 0, .rest = h->rest};
@@ -126,14 +127,16 @@ static void icmp_handle_error(struct ts_stack *st, ts_time now, const struct icm
     }
     /* A host with one gateway has no better route to learn; redirects are a classic spoofing vector. */
     if (h->type == ICMP_REDIRECT) {
-        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_redirect, "ignored");
+        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_redirect, "ignored (RFC 1122 3.2.2.2 lets a host update its "
+                "routes; this one keeps its gateway)");
         return;
     }
     /* The quote is a header plus at least 8 bytes; read only what arrived. Its lengths are not trusted:
      * the quote of a long datagram is cut short by design, so only the header part is checked. */
     if (body_len < IPV4_MIN_HDR_LEN || (body[0] >> 4) != 4 || (size_t)(body[0] & 0x0f) * 4 < IPV4_MIN_HDR_LEN ||
         (size_t)(body[0] & 0x0f) * 4 + 8 > body_len) {
-        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_error_quote_truncated, "%zu quoted bytes", body_len);
+        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_error_quote_truncated, "%zu quoted bytes: the IP header "
+                "and 8 bytes are needed (RFC 792, RFC 1122 3.2.2)", body_len);
         return;
     }
     size_t ihl = (size_t)(body[0] & 0x0f) * 4;
@@ -143,24 +146,27 @@ static void icmp_handle_error(struct ts_stack *st, ts_time now, const struct icm
     l4 = body + ihl;
     l4_len = body_len - ihl;
     if (!ipv4_is_local(st, quoted.src)) {
-        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_error_not_ours, "quotes a datagram from someone else");
+        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_error_not_ours, "quotes a datagram from someone else (RFC 5927 4)");
         return;
     }
     if (h->type == ICMP_DEST_UNREACH && h->code == ICMP_UNREACH_FRAG_NEEDED) {
         uint16_t mtu = (uint16_t)h->rest;
         /* RFC 1191: an MTU below the IPv4 minimum of 68 is bogus and ignored. */
         if (mtu < 68) {
-            TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_bogus_mtu, "next-hop MTU %u", mtu);
+            TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_bogus_mtu, "next-hop MTU %u below the IPv4 minimum "
+                    "of 68 (RFC 1191 4, RFC 791)", mtu);
             return;
         }
     }
     struct ts_pcb *pcb = icmp_error_find_pcb(st, &quoted, l4, l4_len);
     if (pcb == NULL) {
-        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_error_no_socket, "%s about %s: no connected socket",
+        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_error_no_socket, "%s about %s: no connected socket to pass it to "
+                "(RFC 1122 3.2.2.1)",
                 icmp_type_name(h->type), ipv4_addr_format(quoted.dst, dst));
         return;
     }
-    TS_TRACE(st, now, TS_TRACE_ICMP, TS_TRACE_STATE, "%s code %u about %s: socket %u gets errno %d",
+    TS_TRACE(st, now, TS_TRACE_ICMP, TS_TRACE_STATE, "%s code %u about %s: passed to socket %u as errno %d "
+             "(RFC 1122 3.2.2.1, 4.1.3.3, 4.2.3.9)",
              icmp_type_name(h->type), h->code, ipv4_addr_format(quoted.dst, dst), pcb->id,
              icmp_error_to_errno(h->type, h->code));
     int err = icmp_error_to_errno(h->type, h->code);
@@ -192,7 +198,8 @@ void icmp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
         TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_truncated, "%zu bytes", rx->payload_len);
         return;
     case ICMP_PARSE_BAD_CHECKSUM:
-        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_bad_checksum, "from %s", ipv4_addr_format(rx->hdr.src, src));
+        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_bad_checksum, "from %s (RFC 792: checksum over the ICMP message)",
+                ipv4_addr_format(rx->hdr.src, src));
         return;
     }
     st->counters.icmp.rx_messages++;
@@ -211,7 +218,8 @@ void icmp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
             return;
         }
         /* RFC 1122 3.2.2: an unknown type MUST be silently discarded. */
-        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_unknown_type, "type %u", h.type);
+        TS_DROP(st, now, TS_TRACE_ICMP, icmp, drop_unknown_type, "type %u (RFC 1122 3.2.2: unknown types are "
+                "silently discarded)", h.type);
         return;
     }
 }

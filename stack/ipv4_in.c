@@ -28,22 +28,24 @@ static void ipv4_count_parse_error(struct ts_stack *st, ts_time now, enum ipv4_p
 {
     switch (r) {
     case IPV4_PARSE_TRUNCATED:
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_truncated, "%zu bytes", len);
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_truncated, "%zu bytes, shorter than an IPv4 header (RFC 791 3.1)", len);
         break;
     case IPV4_PARSE_BAD_VERSION:
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_version, "version is not 4");
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_version, "version is not 4 (RFC 1122 3.2.1.1: silently discarded)");
         break;
     case IPV4_PARSE_BAD_HEADER_LEN:
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_header_length, "IHL below 5 or beyond the %zu bytes", len);
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_header_length, "IHL below 5 or beyond the %zu bytes (RFC 791 3.1)",
+                len);
         break;
     case IPV4_PARSE_BAD_TOTAL_LEN:
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_total_length, "total length outside header..%zu", len);
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_total_length, "total length outside header..%zu (RFC 791 3.1)", len);
         break;
     case IPV4_PARSE_BAD_CHECKSUM:
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_checksum, "header checksum does not verify");
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_checksum, "header checksum does not verify (RFC 1122 3.2.1.2: "
+                "silently discarded)");
         break;
     case IPV4_PARSE_BAD_OPTIONS:
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_options, "an option runs past the header");
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_options, "an option runs past the header (RFC 791 3.1)");
         break;
     case IPV4_PARSE_OK:
         break;
@@ -83,7 +85,8 @@ void ipv4_input(struct ts_stack *st, ts_time now, const uint8_t *data, size_t le
         return;
     }
     if (!source_is_valid(st, rx.hdr.src)) {
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_source, "from %s", ipv4_addr_format(rx.hdr.src, src));
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_source, "from %s (RFC 1122 3.2.1.3: invalid source address)",
+                ipv4_addr_format(rx.hdr.src, src));
         return;
     }
     TS_TRACE(st, now, TS_TRACE_IP, TS_TRACE_RX, "rx %s > %s %s id 0x%04x len %u ttl %u%s%s%s",
@@ -112,7 +115,8 @@ void ipv4_deliver(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
         return;
     default:
         /* RFC 1122 3.2.2.1: a host SHOULD answer an unknown protocol with protocol unreachable. */
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_unknown_protocol, "protocol %u", rx->hdr.protocol);
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_unknown_protocol, "protocol %u: answering with protocol unreachable "
+                "(RFC 1122 3.2.2.1)", rx->hdr.protocol);
         icmp_send_error(st, now, ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, 0, rx);
         return;
     }

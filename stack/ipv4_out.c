@@ -120,7 +120,8 @@ int ipv4_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const stru
     /* A TSO super-segment is cut to the MTU by the device (the link advertised it). */
     if (pb->len + IPV4_MIN_HDR_LEN > st->link.mtu && pb->tx_gso_size == 0) {
         if (out->dont_fragment) {
-            TS_DROP(st, now, TS_TRACE_IP, ip, drop_tx_too_big, "%zu bytes with DF exceed the MTU %zu",
+            TS_DROP(st, now, TS_TRACE_IP, ip, drop_tx_too_big, "%zu bytes with DF exceed the MTU %zu (RFC 791: DF "
+                    "forbids fragmenting)",
                     pb->len + IPV4_MIN_HDR_LEN, st->link.mtu);
             pbuf_free(st, pb);
             return -EMSGSIZE;

@@ -151,7 +151,8 @@ static void reasm_finish(struct ts_stack *st, ts_time now, struct reasm_entry *r
     rx.hdr.frag_offset = 0;
     rx.hdr.total_len = (uint16_t)(r->first_hdr.ihl + r->total_len);
     st->counters.ip.reassembled++;
-    TS_TRACE(st, now, TS_TRACE_IP, TS_TRACE_STATE, "reassembled id 0x%04x from %s: %u fragments, %zu bytes", r->id,
+    TS_TRACE(st, now, TS_TRACE_IP, TS_TRACE_STATE, "RFC 791 3.2 / RFC 815: reassembled id 0x%04x from %s: %u "
+             "fragments, %zu bytes", r->id,
              ipv4_addr_format(r->src, src), r->fragment_count, r->total_len);
     reasm_release(st, r);
     ipv4_deliver(st, now, &rx);
@@ -175,7 +176,8 @@ static bool reasm_fragment_is_sane(struct ts_stack *st, ts_time now, const struc
 {
     size_t start = rx->hdr.frag_offset, end = start + rx->payload_len;
     if (end + rx->hdr.ihl > IPV4_MAX_DATAGRAM) {
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_frag_too_big, "fragment ends at %zu, past the 64 KiB limit", end);
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_frag_too_big, "fragment ends at %zu, past the 64 KiB limit "
+                "(RFC 791 3.1 total length)", end);
         return false;
     }
     /* RFC 791: every fragment but the last carries a non-zero multiple of 8 data bytes. */
@@ -206,7 +208,8 @@ void ipv4_reasm_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx
     }
     if ((rx->hdr.more_fragments && r->have_last && end > r->total_len) ||
         (!rx->hdr.more_fragments && r->have_last && end != r->total_len)) {
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_frag_overlap, "id 0x%04x: fragments disagree on the end", r->id);
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_frag_overlap, "id 0x%04x: fragments disagree on the end (RFC 791 3.2)",
+                r->id);
         reasm_release(st, r);
         return;
     }
@@ -222,7 +225,8 @@ void ipv4_reasm_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx
         TS_DROP(st, now, TS_TRACE_IP, ip, drop_frag_duplicate, "id 0x%04x offset %zu", r->id, start);
         return;
     case FRAG_OVERLAPS:
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_frag_overlap, "id 0x%04x offset %zu overlaps; datagram dropped",
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_frag_overlap, "id 0x%04x offset %zu overlaps; datagram dropped "
+                "(overlaps are an attack, cf. RFC 5722)",
                 r->id, start);
         reasm_release(st, r);
         return;
@@ -278,7 +282,8 @@ void ipv4_reasm_poll(struct ts_stack *st, ts_time now)
         struct reasm_entry *r = &st->reasm[i];
         if (!r->in_use || now < r->expires)
             continue;
-        TS_DROP(st, now, TS_TRACE_IP, ip, drop_frag_timeout, "id 0x%04x: %u fragment(s), %zu bytes never completed",
+        TS_DROP(st, now, TS_TRACE_IP, ip, drop_frag_timeout, "RFC 1122 3.3.2: reassembly timeout, id 0x%04x: %u "
+                "fragment(s), %zu bytes never completed",
                 r->id, r->fragment_count, r->bytes);
         /* RFC 792 / RFC 1122 3.3.2: time exceeded (code 1) only if the first fragment arrived. */
         if (r->first_quote_len > 0)

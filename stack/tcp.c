@@ -123,9 +123,34 @@ static void tcp_release_if_orphan(struct ts_stack *st, struct tcp_conn *c)
     }
 }
 
+/* The rule that ends a connection, for the trace (the caller traced the decision that led here). */
+static const char *tcp_finish_rule(const struct tcp_conn *c, ts_time now, int err)
+{
+    switch (err) {
+    case 0:
+        if (c->state == TS_TCP_TIME_WAIT && c->timewait_at <= now)
+            return "RFC 9293 3.10.8: time-wait timeout (2 MSL) expired, TCB deleted";
+        if (c->state == TS_TCP_LAST_ACK)
+            return "RFC 9293 3.10.7.4 fifth check: our FIN acknowledged in LAST-ACK, TCB deleted";
+        if (c->state == TS_TCP_SYN_RECEIVED)
+            return "RFC 9293 3.10.7.4 second check: RST, the passive open returns to LISTEN";
+        return "RFC 9293 3.10.7.4 second check: RST in a closing state, TCB deleted";
+    case ECONNRESET:
+        return "RFC 9293 3.10.7.4 second check: RST received, ECONNRESET";
+    case ECONNREFUSED:
+        return "RFC 9293 3.10.7.3 second check: connection refused, ECONNREFUSED";
+    case ETIMEDOUT:
+        if (c->state == TS_TCP_FIN_WAIT_2)
+            return "FIN-WAIT-2 limit with the socket closed (as Linux), ETIMEDOUT";
+        return "RFC 1122 4.2.3.5 / RFC 9293 3.8.3: retransmission or keep-alive limit reached, ETIMEDOUT";
+    default:
+        return "RFC 1122 4.2.3.9 / RFC 9293 3.9.2: hard ICMP error while opening, connection aborted";
+    }
+}
+
 void tcp_conn_finish(struct ts_stack *st, ts_time now, struct tcp_conn *c, int err)
 {
-    tcp_set_state(st, now, c, TS_TCP_CLOSED, err == 0 ? "finished" : "failed");
+    tcp_set_state(st, now, c, TS_TCP_CLOSED, tcp_finish_rule(c, now, err));
     tcp_timers_stop(c);
     tcp_ooo_clear(st, c);
     tcp_ring_free(st, &c->snd);
@@ -200,7 +225,9 @@ int tcp_user_connect(struct ts_pcb *pcb, ts_time now, const struct ts_sockaddr *
     c->recover = c->iss; /* RFC 6582 3.2 step 1 */
     c->rtt_started = now;
     st->counters.tcp.active_opens++;
-    tcp_set_state(st, now, c, TS_TCP_SYN_SENT, "active open");
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 6528 3: ISN %u from the clock and a keyed hash of the 4-tuple",
+             c->iss);
+    tcp_set_state(st, now, c, TS_TCP_SYN_SENT, "RFC 9293 3.10.1: OPEN (active), SYN sent");
     tcp_send_syn(st, now, c);
     return -EINPROGRESS;
 }
@@ -237,6 +264,7 @@ ssize_t ts_pcb_send(struct ts_pcb *pcb, ts_time now, const void *data, size_t le
     if (n == 0)
         return -EAGAIN;
     tcp_output(st, now, c);
+    tcp_trace_cc(st, now, c);
     ipv4_flush_loopback(st, now);
     return n;
 }
@@ -250,8 +278,8 @@ static void tcp_maybe_window_update(struct ts_stack *st, ts_time now, struct tcp
     if (SEQ_GT(c->rcv_adv, c->rcv_nxt) && window - advertised < threshold)
         return;
     if (window > advertised && window - advertised >= threshold) {
-        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "receive window %u -> %u: window update (RFC 9293 3.8.6.2.2)",
-                 advertised, window);
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 9293 3.8.6.2.2: receive window %u -> %u grew by at least "
+                 "min(RCV.BUFF/2, MSS): sending a window update", advertised, window);
         tcp_send_ack(st, now, c);
     }
 }
@@ -290,9 +318,9 @@ static void tcp_queue_fin(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         return;
     c->fin_queued = true;
     if (c->state == TS_TCP_ESTABLISHED || c->state == TS_TCP_SYN_RECEIVED)
-        tcp_set_state(st, now, c, TS_TCP_FIN_WAIT_1, "close: FIN queued");
+        tcp_set_state(st, now, c, TS_TCP_FIN_WAIT_1, "RFC 9293 3.10.4: CLOSE, FIN queued after the data");
     else if (c->state == TS_TCP_CLOSE_WAIT)
-        tcp_set_state(st, now, c, TS_TCP_LAST_ACK, "close: FIN queued");
+        tcp_set_state(st, now, c, TS_TCP_LAST_ACK, "RFC 9293 3.10.4: CLOSE in CLOSE-WAIT, FIN queued after the data");
     tcp_output(st, now, c);
 }
 
@@ -325,7 +353,10 @@ void ts_pcb_abort(struct ts_pcb *pcb, ts_time now)
     if (pcb->type == TS_PCB_TCP && pcb->tcp != NULL) {
         struct tcp_conn *c = pcb->tcp;
         /* RFC 9293 3.10.5 ABORT: a reset in the synchronized states, nothing before. */
-        if (c->state != TS_TCP_CLOSED && c->state != TS_TCP_SYN_SENT && c->state != TS_TCP_TIME_WAIT)
+        bool reset = c->state != TS_TCP_CLOSED && c->state != TS_TCP_SYN_SENT && c->state != TS_TCP_TIME_WAIT;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 9293 3.10.5: ABORT in %s: %s, TCB deleted",
+                 ts_tcp_state_name(c->state), reset ? "sending a reset" : "no reset in this state");
+        if (reset)
             tcp_send_rst(st, now, c);
         tcp_conn_free(st, c);
     }
@@ -360,8 +391,8 @@ void tcp_user_close(struct ts_pcb *pcb, ts_time now)
     }
     /* RFC 2525 2.17: closing with unread data loses it; say so with a reset instead of a FIN. */
     if (c->rcv.len > 0 && c->state != TS_TCP_TIME_WAIT) {
-        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "close with %zu unread bytes: reset (RFC 2525 2.17)",
-                 c->rcv.len);
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 2525 2.17: CLOSE with %zu unread bytes, resetting instead of a FIN", c->rcv.len);
         ts_pcb_abort(pcb, now);
         return;
     }
@@ -446,11 +477,15 @@ void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int er
     if (c == NULL)
         return;
     if (hard && (c->state == TS_TCP_SYN_SENT || c->state == TS_TCP_SYN_RECEIVED)) {
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 1122 4.2.3.9: hard ICMP error (errno %d) in %s: open "
+                 "aborted",
+                 err, ts_tcp_state_name(c->state));
         tcp_conn_finish(st, now, c, err);
         return;
     }
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "soft ICMP error %d noted in %s", err,
-             ts_tcp_state_name(c->state));
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "RFC 1122 4.2.3.9: soft ICMP error (errno %d) in %s: noted, reported only if the connection times out",
+             err, ts_tcp_state_name(c->state));
 }
 
 /* RFC 5927 4.1: an ICMP error is believed only if the TCP header it quotes carries a sequence number
@@ -464,8 +499,9 @@ bool tcp_icmp_seq_acceptable(struct ts_stack *st, ts_time now, struct ts_pcb *pc
         return false;
     if (SEQ_LEQ(c->snd_una, seq) && SEQ_LT(seq, c->snd_max))
         return true;
-    TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_icmp_out_of_window, "ICMP error quotes seq %u, outside %u..%u", seq,
-            c->snd_una, c->snd_max);
+    TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_icmp_out_of_window,
+            "RFC 5927 4.1: ICMP error quotes seq %u, outside [SND.UNA %u, SND.MAX %u): ignored", tcp_rel_snd(c, seq),
+            tcp_rel_snd(c, c->snd_una), tcp_rel_snd(c, c->snd_max));
     return false;
 }
 

@@ -26,6 +26,7 @@
 #include "tcp_cc.h"
 #include "tcp_isn.h"
 #include "tcp_seq.h"
+#include "tcp_trace.h"
 #include "wire/tcp.h"
 
 /* A byte ring: the send buffer (bytes from SND.UNA on) and the receive buffer (bytes not yet read). */
@@ -103,6 +104,7 @@ struct tcp_conn {
 
     /* congestion control and loss recovery */
     struct tcp_cc cc;
+    struct tcp_cc_seen cc_seen; /* what the last "cc" trace line showed (tcp_trace.c) */
     unsigned dupacks;
     uint32_t limited_transmit; /* RFC 3042: bytes beyond cwnd the first two duplicate ACKs allow */
     uint32_t recover;          /* RFC 6582: highest sequence sent when recovery began (the ISS at first) */

@@ -9,6 +9,7 @@
  *     otherwise                 3.10.7.4: first..eighth check
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tcp.h"
@@ -23,16 +24,18 @@ static bool tcp_parse_segment(struct ts_stack *st, ts_time now, const struct ipv
     case TCP_PARSE_OK:
         break;
     case TCP_PARSE_TRUNCATED:
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_truncated, "%zu bytes", rx->payload_len);
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_truncated, "%zu bytes, shorter than the 20-byte header (RFC 9293 3.1)",
+                rx->payload_len);
         return false;
     case TCP_PARSE_BAD_OFFSET:
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_offset, "data offset outside 20..%zu", rx->payload_len);
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_offset, "data offset outside 20..%zu (RFC 9293 3.1)",
+                rx->payload_len);
         return false;
     case TCP_PARSE_BAD_CHECKSUM:
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_checksum, "checksum does not verify");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_checksum, "checksum does not verify (RFC 9293 3.1, MUST-2)");
         return false;
     case TCP_PARSE_BAD_OPTION:
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_option, "malformed option");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_option, "malformed option (RFC 9293 3.1, RFC 1122 4.2.2.5)");
         return false;
     }
     if (rx->l4_csum_trusted)
@@ -47,36 +50,37 @@ static bool tcp_parse_segment(struct ts_stack *st, ts_time now, const struct ipv
 void tcp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
 {
     struct tcp_segment seg;
-    char flags[32];
     if (!tcp_parse_segment(st, now, rx, &seg))
         return;
     st->counters.tcp.rx_segments++;
     /* RFC 9293 3.9.1 (MUST-57): a segment to a broadcast or multicast address is discarded. */
     if (rx->to_broadcast) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_broadcast, "to a broadcast address");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_broadcast, "to a broadcast address (RFC 1122 4.2.3.10)");
         return;
     }
     bool is_listener;
     struct ts_pcb *pcb = tcp_find(st, seg.dst, seg.hdr.dst_port, seg.src, seg.hdr.src_port, &is_listener);
-    const struct tcp_conn *c = pcb != NULL ? pcb->tcp : NULL;
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_RX, "rx %u > %u [%s] seq %u ack %u win %u len %zu", seg.hdr.src_port,
-             seg.hdr.dst_port, tcp_flags_format(seg.hdr.flags, flags), c ? tcp_rel_rcv(c, seg.hdr.seq) : seg.hdr.seq,
-             c ? tcp_rel_snd(c, seg.hdr.ack) : seg.hdr.ack, seg.hdr.window, seg.len);
+    if (TRACE_ON(st, TS_TRACE_TCP))
+        tcp_trace_rx(st, now, pcb != NULL && !is_listener ? pcb->tcp : NULL, &seg);
     if (pcb == NULL) {
         /* RFC 9293 3.10.7.1: CLOSED. An incoming RST is discarded; anything else is answered with a RST. */
         if (seg.hdr.flags & TCP_RST) {
-            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_rst_no_socket, "reset for no connection");
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_rst_no_socket, "RFC 9293 3.10.7.1: RST for no connection, "
+                    "ignored");
             return;
         }
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_socket, "port %u: answering with a reset", seg.hdr.dst_port);
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_socket, "RFC 9293 3.10.7.1: no connection on port %u, answering "
+                "with a reset",
+                seg.hdr.dst_port);
         tcp_send_reset_for(st, now, &seg);
         return;
     }
-    if (is_listener) {
+    if (is_listener)
         tcp_listen_input(st, now, pcb, &seg);
-        return;
-    }
-    tcp_segment_arrives(st, now, pcb->tcp, &seg);
+    else
+        tcp_segment_arrives(st, now, pcb->tcp, &seg);
+    if (TRACE_ON(st, TS_TRACE_TCP))
+        tcp_trace_cc_after_segment(st, now, seg.dst, seg.hdr.dst_port, seg.src, seg.hdr.src_port);
 }
 
 /* ---- options ------------------------------------------------------------------ */
@@ -112,6 +116,13 @@ void tcp_apply_syn_options(struct ts_stack *st, ts_time now, struct tcp_conn *c,
     /* RFC 5681 3.1 / RFC 6928 2: if the SYN or SYN,ACK had to be retransmitted, start from one segment. */
     if (c->retransmits > 0)
         c->cc.cwnd = c->snd_mss;
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "RFC 9293 3.7.1: send MSS %u (peer's %u%s, link's %u%s); RFC 7323 2.2: window scale %s (send shift %u, "
+             "receive shift %u); RFC 7323 3.2: timestamps %s; RFC 2018 2: SACK %s; RFC 5681 3.1: initial cwnd %u",
+             c->snd_mss, opt->has_mss ? opt->mss : 536u, opt->has_mss ? "" : ", none sent: 536 assumed", ours,
+             c->ts_ok ? ", less 12 for timestamps (RFC 6691)" : "", c->wscale_ok ? "on" : "off",
+             c->wscale_ok ? c->snd_wscale : 0, c->rcv_wscale, c->ts_ok ? "on" : "off", c->sack_ok ? "on" : "off",
+             c->cc.cwnd);
 }
 
 /* ---- RFC 5961 challenge ACKs ----------------------------------------------------- */
@@ -126,11 +137,13 @@ static void tcp_challenge_ack(struct ts_stack *st, ts_time now, struct tcp_conn 
     }
     if (st->tcp_challenge_acks >= st->cfg.limits.tcp_challenge_acks_per_sec) {
         st->counters.tcp.challenge_acks_limited++;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%s; RFC 5961 7: %u challenge ACKs this second, none sent",
+                 why, st->tcp_challenge_acks);
         return;
     }
     st->tcp_challenge_acks++;
     st->counters.tcp.challenge_acks++;
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "challenge ACK (RFC 5961): %s", why);
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%s: sending a challenge ACK", why);
     tcp_send_ack(st, now, c);
 }
 
@@ -147,6 +160,9 @@ static void tcp_ack_unacceptable(struct ts_stack *st, ts_time now, struct tcp_co
     bool limited = seg->seg_len == 0 || (seg->hdr.flags & TCP_SYN);
     if (limited && interval > 0 && c->oow_ack_sent && now - c->oow_ack_at < interval) {
         st->counters.tcp.oow_acks_limited++;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "the ACK is not sent: at most one per %lld ms per connection for segments without data (as "
+                 "Linux's tcp_invalid_ratelimit, in the spirit of RFC 5961 7)", (long long)(interval / 1000));
         return;
     }
     c->oow_ack_sent = true;
@@ -163,8 +179,9 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     /* First, check the ACK bit: it must acknowledge our SYN and nothing more. */
     if (h->flags & TCP_ACK) {
         if (SEQ_LEQ(h->ack, c->iss) || SEQ_GT(h->ack, c->snd_nxt)) {
-            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "ACK %u does not cover our SYN only",
-                    tcp_rel_snd(c, h->ack));
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RFC 9293 3.10.7.3 first check: ACK %u outside "
+                    "(ISS, SND.NXT], %s", tcp_rel_snd(c, h->ack),
+                    (h->flags & TCP_RST) ? "RST ignored" : "sending a reset");
             if (!(h->flags & TCP_RST))
                 tcp_send_reset_for(st, now, seg);
             return;
@@ -174,16 +191,20 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     /* Second, the RST bit: only with an acceptable ACK (RFC 5961 3.2); then the connection is refused. */
     if (h->flags & TCP_RST) {
         if (!ack_ok) {
-            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RST without an acceptable ACK");
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RFC 9293 3.10.7.3 second check (RFC 5961 3.2): "
+                    "RST without an acceptable ACK, ignored");
             return;
         }
         st->counters.tcp.resets_received++;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.7.3 second check: RST acknowledging our SYN: connection refused");
         tcp_conn_finish(st, now, c, ECONNREFUSED);
         return;
     }
     /* Fourth, the SYN bit. */
     if (!(h->flags & TCP_SYN)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "neither SYN nor RST");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_sent_bad, "RFC 9293 3.10.7.3 fifth check: neither SYN nor RST, "
+                "dropped");
         return;
     }
     c->irs = h->seq;
@@ -201,7 +222,7 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
     c->snd_wl1 = h->seq;
     c->snd_wl2 = h->ack;
     if (SEQ_GT(c->snd_una, c->iss)) {
-        tcp_set_state(st, now, c, TS_TCP_ESTABLISHED, "SYN,ACK received");
+        tcp_set_state(st, now, c, TS_TCP_ESTABLISHED, "RFC 9293 3.10.7.3 fourth check: SYN,ACK acknowledges our SYN");
         c->pcb->ever_connected = true;
         tcp_keepalive_reset(c, now);
         tcp_send_ack(st, now, c);
@@ -210,18 +231,25 @@ static void tcp_syn_sent_arrives(struct ts_stack *st, ts_time now, struct tcp_co
         return;
     }
     /* A SYN without ACK: simultaneous open. */
-    tcp_set_state(st, now, c, TS_TCP_SYN_RECEIVED, "SYN received in SYN-SENT (simultaneous open)");
+    tcp_set_state(st, now, c, TS_TCP_SYN_RECEIVED,
+                  "RFC 9293 3.10.7.3 fourth check: SYN without ACK, simultaneous open (3.5 figure 8)");
     tcp_send_syn(st, now, c);
 }
 
 /* ---- the other states (RFC 9293 3.10.7.4) ------------------------------------------ */
 
 /* RFC 9293 3.10.7.4 "first check sequence number": the four cases of the acceptability test. */
-static bool tcp_segment_acceptable(const struct tcp_conn *c, const struct tcp_segment *seg)
+static uint32_t tcp_acceptance_window(const struct tcp_conn *c)
 {
     uint32_t wnd = tcp_receive_window(c);
     if (SEQ_GT(c->rcv_adv, c->rcv_nxt) && c->rcv_adv - c->rcv_nxt > wnd)
         wnd = c->rcv_adv - c->rcv_nxt; /* what we offered stays acceptable */
+    return wnd;
+}
+
+static bool tcp_segment_acceptable(const struct tcp_conn *c, const struct tcp_segment *seg)
+{
+    uint32_t wnd = tcp_acceptance_window(c);
     uint32_t seq = seg->hdr.seq;
     if (seg->seg_len == 0) {
         if (wnd == 0)
@@ -250,10 +278,17 @@ static void tcp_handle_rst(struct ts_stack *st, ts_time now, struct tcp_conn *c,
     /* RFC 5961 3.2: only an exact match resets; an in-window RST gets a challenge ACK. */
     if (seg->hdr.seq != c->rcv_nxt) {
         st->counters.tcp.drop_rst_out_of_window++;
-        tcp_challenge_ack(st, now, c, "RST in the window but not at RCV.NXT");
+        tcp_challenge_ack(st, now, c, "RFC 5961 3.2: RST in the window but not at RCV.NXT");
         return;
     }
     st->counters.tcp.resets_received++;
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 9293 3.10.7.4 second check: RST at RCV.NXT in %s: %s",
+             ts_tcp_state_name(c->state),
+             c->state == TS_TCP_SYN_RECEIVED ? (c->listener != NULL ? "back to LISTEN" : "connection refused")
+             : c->state == TS_TCP_ESTABLISHED || c->state == TS_TCP_FIN_WAIT_1 || c->state == TS_TCP_FIN_WAIT_2 ||
+                     c->state == TS_TCP_CLOSE_WAIT
+                 ? "connection reset"
+                 : "connection closed");
     switch (c->state) {
     case TS_TCP_SYN_RECEIVED:
         /* Passive: back to LISTEN (the child goes away); active: refused. */
@@ -364,8 +399,10 @@ static void tcp_update_window(struct ts_stack *st, ts_time now, struct tcp_conn 
     if (SEQ_LT(c->snd_wl1, seg->hdr.seq) || (c->snd_wl1 == seg->hdr.seq && SEQ_LEQ(c->snd_wl2, seg->hdr.ack))) {
         uint32_t window = (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0);
         if (window != c->snd_wnd)
-            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "send window %u -> %u (RFC 9293 3.10.7.4 window update)",
-                     c->snd_wnd, window);
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 9293 3.10.7.4 fifth check: send window %u -> %u (SND.WL1 %u, SND.WL2 %u)%s", c->snd_wnd,
+                     window, tcp_rel_rcv(c, seg->hdr.seq), tcp_rel_snd(c, seg->hdr.ack),
+                     window == 0 ? ": zero window (RFC 9293 3.8.6.1)" : "");
         c->snd_wnd = window;
         c->snd_wl1 = seg->hdr.seq;
         c->snd_wl2 = seg->hdr.ack;
@@ -373,7 +410,26 @@ static void tcp_update_window(struct ts_stack *st, ts_time now, struct tcp_conn 
             c->max_snd_wnd = c->snd_wnd;
         if (c->snd_wnd > 0)
             tcp_timer_set(c, &c->persist_at, TS_TIME_NEVER);
+        return;
     }
+    if (((uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0)) != c->snd_wnd)
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.7.4 fifth check: window %u not taken: segment older than SND.WL1/SND.WL2",
+                 (uint32_t)seg->hdr.window << (c->wscale_ok ? c->snd_wscale : 0));
+}
+
+/* The rule by which an ACK outside recovery grew cwnd (cwnd and ssthresh: before the ACK). */
+static const char *tcp_growth_rule(const struct tcp_cc *cc, uint32_t cwnd, uint32_t ssthresh)
+{
+    if (cwnd < ssthresh)
+        return "RFC 5681 3.1: slow start";
+    if (cc->algorithm != TS_CC_CUBIC)
+        return "RFC 5681 3.1: congestion avoidance";
+    if (cc->cwnd <= cc->w_est)
+        return "RFC 9438 4.3: CUBIC congestion avoidance, Reno-friendly region";
+    if (cc->cwnd < cc->w_max)
+        return "RFC 9438 4.4: CUBIC congestion avoidance, concave region";
+    return "RFC 9438 4.5: CUBIC congestion avoidance, convex region";
 }
 
 /* An ACK that moves SND.UNA forward: free the acknowledged bytes, measure, grow the window. */
@@ -393,10 +449,17 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
     if (c->ts_ok && seg->hdr.opt.has_timestamps && seg->hdr.opt.ts_ecr != 0) {
         uint32_t echoed = seg->hdr.opt.ts_ecr;
         uint32_t now_ms = (uint32_t)(now / 1000);
-        if (SEQ_GEQ(now_ms, echoed))
+        if (SEQ_GEQ(now_ms, echoed)) {
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 7323 4.1: TSecr %u echoes our clock of %u ms ago: RTT sample %u.5 ms (mid-tick)", echoed,
+                     now_ms - echoed, now_ms - echoed);
             tcp_rtt_sample(st, now, c, (ts_time)(now_ms - echoed) * 1000 + 500);
+        }
     } else if (c->rtt_timing && SEQ_GT(ack, c->rtt_seq)) {
         c->rtt_timing = false;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 6298 3: the timed segment (seq %u, sent once) is acknowledged, RTT sample %lld us",
+                 tcp_rel_snd(c, c->rtt_seq), (long long)(now - c->rtt_started));
         tcp_rtt_sample(st, now, c, now - c->rtt_started);
     }
     c->backoff = 0;
@@ -407,10 +470,16 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
         if (SEQ_GEQ(ack, c->recover)) {
             tcp_cc_exit_recovery(&c->cc, c->snd_max - c->snd_una);
             c->dupacks = 0;
-            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "recovery over (RFC 6582 3.2 step 3): cwnd %u ssthresh %u",
-                     c->cc.cwnd, c->cc.ssthresh);
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 6582 3.2 step 3: full ACK %u covers recover %u, fast recovery over: cwnd %u ssthresh %u",
+                     tcp_rel_snd(c, ack), tcp_rel_snd(c, c->recover), c->cc.cwnd, c->cc.ssthresh);
         } else {
             tcp_cc_on_partial_ack(&c->cc, acked);
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 6582 3.2 step 3: partial ACK %u below recover %u: cwnd deflated to %u, resending the next "
+                     "hole%s",
+                     tcp_rel_snd(c, ack), tcp_rel_snd(c, c->recover), c->cc.cwnd,
+                     c->sack_ok ? " (RFC 6675 4 NextSeg)" : "");
             tcp_recovery_retransmit(st, now, c);
         }
     } else {
@@ -418,13 +487,20 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
         uint32_t cwnd = c->cc.cwnd, ssthresh = c->cc.ssthresh;
         tcp_cc_on_ack(&c->cc, now, acked, c->srtt, flight);
         if (c->cc.cwnd != cwnd || c->cc.ssthresh != ssthresh)
-            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "cwnd %u -> %u ssthresh %u (%s, RFC 5681 3.1)", cwnd,
-                     c->cc.cwnd, c->cc.ssthresh, c->cc.cwnd < c->cc.ssthresh ? "slow start" : "congestion avoidance");
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%s: cwnd %u -> %u (ssthresh %u, %u bytes acked)",
+                     tcp_growth_rule(&c->cc, cwnd, ssthresh), cwnd, c->cc.cwnd, c->cc.ssthresh, acked);
+        else if (flight < c->cc.cwnd / 2)
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 7661 / RFC 9438 5.8: cwnd %u kept, only %u bytes were in flight (application limited)",
+                     c->cc.cwnd, flight);
     }
     /* RFC 6298 5.2/5.3: all acknowledged: stop the timer; else restart it. */
     tcp_timer_set(c, &c->rto_at, TS_TIME_NEVER);
     if (c->snd_max != c->snd_una)
         tcp_rto_arm(st, now, c);
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%s", c->snd_max == c->snd_una
+                 ? "RFC 6298 5.2: all data acknowledged, retransmission timer off"
+                 : "RFC 6298 5.3: new data acknowledged, retransmission timer restarted");
 }
 
 /* RFC 5681 2 "duplicate acknowledgment", and 3.2 fast retransmit on the third. */
@@ -441,12 +517,17 @@ static void tcp_dup_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
     if (!duplicate)
         return;
     c->dupacks++;
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 5681 2: duplicate ACK #%u for %u%s%s", c->dupacks,
+             tcp_rel_snd(c, c->snd_una), new_sack ? " (RFC 6675 2: new SACK information)" : "",
+             !c->cc.in_recovery && c->dupacks <= 2 ? "; RFC 3042 2: limited transmit may send one new segment" : "");
     /* RFC 3042 (Limited Transmit): each of the first two duplicate ACKs lets one new segment out beyond
      * cwnd, so a small window still produces the third duplicate ACK instead of waiting for the RTO. */
     if (!c->cc.in_recovery && c->dupacks <= 2)
         c->limited_transmit = c->dupacks * c->snd_mss;
     if (c->cc.in_recovery) {
         tcp_cc_on_dupack(&c->cc);
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 5681 3.2 step 4: duplicate ACK in fast recovery, cwnd inflated to %u", c->cc.cwnd);
         if (c->sack_ok)
             tcp_recovery_retransmit(st, now, c);
         return;
@@ -462,10 +543,18 @@ static void tcp_dup_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
         tcp_cc_enter_recovery(&c->cc, now, c->snd_max - c->snd_una);
         st->counters.tcp.fast_retransmits++;
         TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
-                 "third duplicate ACK (RFC 5681 3.2): fast retransmit seq %u, cwnd %u ssthresh %u",
-                 tcp_rel_snd(c, c->snd_una), c->cc.cwnd, c->cc.ssthresh);
+                 "%s: fast retransmit seq %u; RFC 6582 3.2 step 2: recover %u; %s: ssthresh %u cwnd %u",
+                 c->dupacks == 3 ? "RFC 5681 3.2: third duplicate ACK"
+                                 : "RFC 6675 5: DupThresh segments SACKed above SND.UNA",
+                 tcp_rel_snd(c, c->snd_una), tcp_rel_snd(c, c->recover),
+                 c->cc.algorithm == TS_CC_CUBIC ? "RFC 9438 4.6 (beta 0.7)" : "RFC 5681 3.2 step 2 (eq. 4)",
+                 c->cc.ssthresh, c->cc.cwnd);
         tcp_retransmit(st, now, c, c->snd_una);
         c->high_rxt = c->snd_una + c->snd_mss;
+    } else if (c->dupacks == 3) {
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 6582 3.2 step 2: third duplicate ACK, but SND.UNA %u has not passed recover %u: no new recovery",
+                 tcp_rel_snd(c, c->snd_una), tcp_rel_snd(c, c->recover));
     }
 }
 
@@ -474,12 +563,15 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
 {
     uint32_t ack = seg->hdr.ack;
     if (!(seg->hdr.flags & TCP_ACK)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_ack, "segment without ACK in %s", ts_tcp_state_name(c->state));
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_ack, "RFC 9293 3.10.7.4 fifth check: no ACK bit in %s, dropped",
+                ts_tcp_state_name(c->state));
         return false;
     }
     if (c->state == TS_TCP_SYN_RECEIVED) {
         if (!(SEQ_LT(c->snd_una, ack) && SEQ_LEQ(ack, c->snd_nxt))) {
-            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "ACK %u in SYN-RECEIVED", tcp_rel_snd(c, ack));
+            TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "RFC 9293 3.10.7.4 fifth check: ACK %u outside "
+                    "(SND.UNA, SND.NXT] in SYN-RECEIVED, sending a reset",
+                    tcp_rel_snd(c, ack));
             tcp_send_reset_for(st, now, seg);
             return false;
         }
@@ -490,7 +582,7 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
         c->max_snd_wnd = c->snd_wnd;
         c->snd_wl1 = seg->hdr.seq;
         c->snd_wl2 = ack;
-        tcp_set_state(st, now, c, TS_TCP_ESTABLISHED, "ACK of our SYN received");
+        tcp_set_state(st, now, c, TS_TCP_ESTABLISHED, "RFC 9293 3.10.7.4 fifth check: ACK of our SYN");
         c->pcb->ever_connected = true;
         tcp_keepalive_reset(c, now);
         if (c->listener != NULL)
@@ -500,13 +592,16 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
     }
     /* RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT]. */
     if (SEQ_GT(ack, c->snd_max)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "ACK %u for data not yet sent", tcp_rel_snd(c, ack));
-        tcp_challenge_ack(st, now, c, "ACK beyond SND.NXT");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "RFC 9293 3.10.7.4 fifth check: ACK %u for data not yet "
+                "sent, dropped",
+                tcp_rel_snd(c, ack));
+        tcp_challenge_ack(st, now, c, "RFC 5961 5.2: ACK beyond SND.NXT");
         return false;
     }
     if (SEQ_LT(ack, c->snd_una - c->max_snd_wnd)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "ACK %u too old", tcp_rel_snd(c, ack));
-        tcp_challenge_ack(st, now, c, "ACK below SND.UNA - MAX.SND.WND");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_bad_ack, "RFC 5961 5.2: ACK %u below SND.UNA - MAX.SND.WND, dropped",
+                tcp_rel_snd(c, ack));
+        tcp_challenge_ack(st, now, c, "RFC 5961 5.2: ACK below SND.UNA - MAX.SND.WND");
         return false;
     }
     bool new_sack = false;
@@ -524,14 +619,20 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
     switch (c->state) {
     case TS_TCP_FIN_WAIT_1:
         if (fin_acked) {
-            tcp_set_state(st, now, c, TS_TCP_FIN_WAIT_2, "our FIN acknowledged");
-            if (c->user_closed)
+            tcp_set_state(st, now, c, TS_TCP_FIN_WAIT_2, "RFC 9293 3.10.7.4 fifth check: our FIN acknowledged");
+            if (c->user_closed) {
                 tcp_timer_set(c, &c->timewait_at, now + st->cfg.timing.tcp_fin_wait2_timeout);
+                TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                         "FIN-WAIT-2 with the socket closed: abandoned in %lld s without the peer's FIN (as Linux; "
+                         "RFC 9293 3.10.7.4 sets no limit)",
+                         (long long)(st->cfg.timing.tcp_fin_wait2_timeout / TS_SEC(1)));
+            }
         }
         break;
     case TS_TCP_CLOSING:
         if (fin_acked) {
-            tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "our FIN acknowledged");
+            tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "RFC 9293 3.10.7.4 fifth check: our FIN acknowledged in "
+                          "CLOSING");
             tcp_timewait_start(st, now, c);
         }
         break;
@@ -547,6 +648,14 @@ static bool tcp_check_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, 
     return true;
 }
 
+/* "RFC 1122 4.2.3.2: ACK delayed 200 ms" (the delayed-ACK decision, for the trace). */
+static const char *tcp_delack_text(ts_time delay, char *buf)
+{
+    char t[24];
+    snprintf(buf, 64, "RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: ACK delayed up to %s", tcp_trace_time(delay, t));
+    return buf;
+}
+
 /* RFC 9293 3.10.7.4 "seventh, process the segment text". */
 static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *c, const struct tcp_segment *seg,
                              bool *fin_in_order)
@@ -558,6 +667,9 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
     /* Trim what we already have. */
     if (SEQ_LT(seq, c->rcv_nxt)) {
         uint32_t dup = c->rcv_nxt - seq;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.7.4 first check: %u bytes below RCV.NXT %u already received, trimmed",
+                 dup > seg->len ? (uint32_t)seg->len : dup, tcp_rel_rcv(c, c->rcv_nxt));
         if (dup >= len) {
             data += len;
             len = 0;
@@ -577,6 +689,9 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
     uint32_t wnd = (uint32_t)(c->rcv.cap - c->rcv.len);
     uint32_t room = SEQ_LT(seq, c->rcv_nxt + wnd) ? c->rcv_nxt + wnd - seq : 0;
     if (len > room) {
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.7.4 first check: %zu bytes beyond the receive window trimmed%s", len - room,
+                 fin ? " with the FIN" : "");
         len = room;
         fin = false;
     }
@@ -584,20 +699,30 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         return;
     if (c->state != TS_TCP_ESTABLISHED && c->state != TS_TCP_FIN_WAIT_1 && c->state != TS_TCP_FIN_WAIT_2) {
         /* CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already sent its FIN; more text is ignored. */
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.7.4 seventh check: text in %s ignored (the peer's FIN came first)",
+                 ts_tcp_state_name(c->state));
         return;
     }
     if (seq == c->rcv_nxt) {
         if (len > 0) {
             if (c->read_shutdown)
-                st->counters.tcp.drop_after_shutdown++;
+                TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_after_shutdown,
+                        "%zu bytes after SHUT_RD: acknowledged and discarded (RFC 9293 3.10.4 leaves it to the host)",
+                        len);
             else
                 tcp_ring_append(st, &c->rcv, data, len);
             c->rcv_nxt += (uint32_t)len;
             c->bytes_received += len;
         }
         bool had_ooo = c->ooo != NULL;
+        uint32_t in_order_end = c->rcv_nxt;
         if (had_ooo && tcp_ooo_drain(st, c))
             fin = true;
+        if (had_ooo && c->rcv_nxt != in_order_end)
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 9293 3.10.7.4 seventh check: the gap is filled, queued out-of-order data now in order, "
+                     "RCV.NXT %u", tcp_rel_rcv(c, c->rcv_nxt));
         if (fin)
             *fin_in_order = true;
         /* RFC 9293 3.8.6.3 / RFC 5681 4.2: ACK at least every second full segment, at once when a gap fills. */
@@ -608,13 +733,31 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
             tcp_timer_set(c, &c->delack_at, now); /* due now: sent below */
         else if (c->delack_at == TS_TIME_NEVER)
             tcp_timer_set(c, &c->delack_at, now + st->cfg.timing.tcp_delack);
+        if (TRACE_ON(st, TS_TRACE_TCP)) {
+            char delay[64];
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 9293 3.10.7.4 seventh check: %zu bytes in order%s, RCV.NXT %u; %s", len,
+                     fin ? " with the FIN" : "", tcp_rel_rcv(c, c->rcv_nxt),
+                     had_ooo ? "RFC 5681 4.2: ACK at once (a gap was filled)"
+                     : fin ? "ACK at once (FIN)"
+                     : c->segments_unacked >= 2 ? "RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: ACK at once (second segment)"
+                     : tcp_delack_text(c->delack_at - now, delay));
+        }
         if (len > 0)
             tcp_notify(c);
         return;
     }
     /* Out of order: keep it (bounded) and say at once what we have (RFC 5681 4.2: immediate duplicate ACK). */
     if (!tcp_ooo_insert(st, c, seq, data, len, fin))
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_ooo_full, "%zu bytes at %u", len, tcp_rel_rcv(c, seq));
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_ooo_full,
+                "RFC 9293 3.10.7.4 seventh check: out-of-order queue full, %zu bytes at %u not kept", len,
+                tcp_rel_rcv(c, seq));
+    else
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.7.4 seventh check: %zu bytes at %u beyond RCV.NXT %u, queued out of order (%zu bytes "
+                 "held); RFC 5681 4.2: immediate duplicate ACK%s",
+                 len, tcp_rel_rcv(c, seq), tcp_rel_rcv(c, c->rcv_nxt), c->ooo_bytes,
+                 c->sack_ok ? " with SACK blocks (RFC 2018 4)" : "");
     c->ack_pending = true;
     tcp_timer_set(c, &c->delack_at, now);
 }
@@ -629,18 +772,20 @@ static void tcp_receive_fin(struct ts_stack *st, ts_time now, struct tcp_conn *c
     switch (c->state) {
     case TS_TCP_SYN_RECEIVED:
     case TS_TCP_ESTABLISHED:
-        tcp_set_state(st, now, c, TS_TCP_CLOSE_WAIT, "FIN received");
+        tcp_set_state(st, now, c, TS_TCP_CLOSE_WAIT, "RFC 9293 3.10.7.4 eighth check: FIN received");
         break;
     case TS_TCP_FIN_WAIT_1:
         if (c->fin_sent && SEQ_GT(c->snd_una, c->fin_seq)) {
-            tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "FIN received, ours acknowledged");
+            tcp_set_state(st, now, c, TS_TCP_TIME_WAIT,
+                          "RFC 9293 3.10.7.4 eighth check: FIN received, ours already acknowledged");
             tcp_timewait_start(st, now, c);
         } else {
-            tcp_set_state(st, now, c, TS_TCP_CLOSING, "FIN received (simultaneous close)");
+            tcp_set_state(st, now, c, TS_TCP_CLOSING,
+                          "RFC 9293 3.10.7.4 eighth check: FIN received before the ACK of ours (simultaneous close)");
         }
         break;
     case TS_TCP_FIN_WAIT_2:
-        tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "FIN received");
+        tcp_set_state(st, now, c, TS_TCP_TIME_WAIT, "RFC 9293 3.10.7.4 eighth check: FIN received in FIN-WAIT-2");
         tcp_timewait_start(st, now, c);
         break;
     default:
@@ -672,6 +817,8 @@ void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, c
     struct tcp_segment without_syn;
     if (c->state == TS_TCP_SYN_RECEIVED && c->listener == NULL && h->seq == c->irs &&
         (h->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK)) {
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.5 figure 8 line 6: SYN,ACK repeats the SYN we hold: taken as the ACK it carries");
         without_syn = *seg;
         without_syn.hdr.flags &= (uint8_t)~TCP_SYN;
         without_syn.hdr.seq = c->irs + 1;
@@ -682,26 +829,34 @@ void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, c
     /* Our SYN,ACK was lost and the peer sent its SYN again: answer it again (Linux does the same). */
     if (c->state == TS_TCP_SYN_RECEIVED && (h->flags & TCP_SYN) && !(h->flags & (TCP_ACK | TCP_RST)) &&
         h->seq == c->irs) {
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "the peer repeated its SYN in SYN-RECEIVED: our SYN,ACK was lost, sending it again (RFC 9293 3.8.1)");
         tcp_send_syn(st, now, c);
         return;
     }
     /* TIME-WAIT: a retransmitted FIN is acknowledged again and restarts the 2 MSL timer (RFC 9293 3.10.7.4). */
     if (c->state == TS_TCP_TIME_WAIT && (h->flags & TCP_FIN) && !(h->flags & TCP_RST) &&
         h->seq + (uint32_t)seg->len + 1 == c->rcv_nxt) {
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.7.4 eighth check: FIN retransmitted in TIME-WAIT, acknowledged; 2 MSL restarted");
         tcp_send_ack(st, now, c);
         tcp_timewait_start(st, now, c);
         return;
     }
     /* First: sequence number (with PAWS in front, RFC 7323 5.3). */
     if (tcp_paws_rejects(c, now, seg)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_paws, "TSval %u older than TS.Recent %u", h->opt.ts_val,
-                c->ts_recent);
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_paws, "RFC 7323 5.3: TSval %u older than TS.Recent %u: old "
+                "duplicate (PAWS), sending ACK",
+                h->opt.ts_val, c->ts_recent);
         tcp_ack_unacceptable(st, now, c, seg);
         return;
     }
     if (!tcp_segment_acceptable(c, seg)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_out_of_window, "seq %u len %u outside RCV.NXT %u window %u",
-                tcp_rel_rcv(c, h->seq), seg->seg_len, tcp_rel_rcv(c, c->rcv_nxt), tcp_receive_window(c));
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_out_of_window,
+                "RFC 9293 3.10.7.4 first check: seq %u len %u outside window [%u, %u): not acceptable, %s",
+                tcp_rel_rcv(c, h->seq), seg->seg_len, tcp_rel_rcv(c, c->rcv_nxt),
+                tcp_rel_rcv(c, c->rcv_nxt + tcp_acceptance_window(c)),
+                (h->flags & TCP_RST) ? "RST dropped" : "sending ACK");
         if (!(h->flags & TCP_RST))
             tcp_ack_unacceptable(st, now, c, seg);
         return;
@@ -721,7 +876,7 @@ void tcp_segment_arrives(struct ts_stack *st, ts_time now, struct tcp_conn *c, c
     /* Fourth: the SYN bit, in a synchronized state: RFC 5961 4.2, a challenge ACK and nothing else. */
     if (h->flags & TCP_SYN) {
         st->counters.tcp.drop_syn_in_window++;
-        tcp_challenge_ack(st, now, c, "SYN in a synchronized state");
+        tcp_challenge_ack(st, now, c, "RFC 9293 3.10.7.4 fourth check / RFC 5961 4.2: SYN in a synchronized state");
         return;
     }
     /* Fifth: the ACK field. */

@@ -166,7 +166,7 @@ static void tcp_send_syn_cookie(struct ts_stack *st, ts_time now, struct ts_pcb 
     /* A throwaway connection record builds the SYN,ACK exactly as a real one would, then goes. */
     struct tcp_conn *c = tcp_child_new(st, listener, seg);
     if (c == NULL) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow, "no socket left to build a SYN cookie");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow, "RFC 4987 3.6: no socket left to build a SYN cookie, SYN dropped");
         return;
     }
     struct ts_pcb *pcb = c->pcb;
@@ -178,8 +178,9 @@ static void tcp_send_syn_cookie(struct ts_stack *st, ts_time now, struct ts_pcb 
     tcp_apply_syn_options(st, now, c, &none);
     c->state = TS_TCP_SYN_RECEIVED;
     st->counters.tcp.syn_cookies_sent++;
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "SYN queue full (%u): answering with a SYN cookie",
-             listener->syn_count);
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "RFC 4987 3.6: SYN queue full (%u), answering with a SYN cookie (ISN %u encodes MSS %u; no state kept)",
+             listener->syn_count, cookie, peer_mss);
     tcp_send_syn(st, now, c);
     tcp_conn_free(st, c);
     pcb_destroy(pcb);
@@ -194,7 +195,8 @@ static bool tcp_accept_cookie(struct ts_stack *st, ts_time now, struct ts_pcb *l
     if (!tcp_cookie_check(&st->tcp_secret, &t, seg->hdr.seq - 1, seg->hdr.ack - 1, now, &mss))
         return false;
     if (listener->accept_count >= listener->backlog) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow, "accept queue full (%u)", listener->accept_count);
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow,
+                "valid SYN cookie (RFC 4987 3.6) but the accept queue is full (%u)", listener->accept_count);
         return true;
     }
     struct tcp_segment syn = *seg;
@@ -209,6 +211,9 @@ static bool tcp_accept_cookie(struct ts_stack *st, ts_time now, struct ts_pcb *l
     struct tcp_options opt = {.has_mss = true, .mss = mss};
     tcp_apply_syn_options(st, now, c, &opt);
     st->counters.tcp.syn_cookies_accepted++;
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "RFC 4987 3.6: the ACK carries a valid SYN cookie: connection rebuilt (MSS %u; window scale, SACK and "
+             "timestamps were not kept)", mss);
     st->counters.tcp.passive_opens++;
     c->state = TS_TCP_SYN_RECEIVED;
     listener->syn_count++;
@@ -224,7 +229,8 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     const struct tcp_hdr *h = &seg->hdr;
     /* RFC 9293 3.10.7.2: first check for a RST: ignore it. */
     if (h->flags & TCP_RST) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_rst_no_socket, "reset to a listener");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_rst_no_socket, "RFC 9293 3.10.7.2 first check: RST to a listener, "
+                "ignored");
         return;
     }
     /* Second, an ACK: a cookie coming back, or else a reset <SEQ=SEG.ACK><CTL=RST>. */
@@ -233,23 +239,30 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
             return;
         if (!(h->flags & TCP_SYN))
             st->counters.tcp.drop_bad_cookie++;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.7.2 second check: ACK to a listener%s: sending a reset",
+                 (h->flags & TCP_SYN) ? "" : " (no valid SYN cookie, RFC 4987 3.6)");
         tcp_send_reset_for(st, now, seg);
         return;
     }
     /* Third, the SYN. */
     if (!(h->flags & TCP_SYN)) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_ack, "neither SYN, ACK nor RST to a listener");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_no_ack, "RFC 9293 3.10.7.2 fourth check: neither SYN, ACK nor RST "
+                "to a listener, dropped");
         return;
     }
     /* RFC 9293 3.10.7.2 would queue a FIN that rides on a SYN, opening a connection already half
      * closed. No real opener sends SYN+FIN: it is a scanner's probe or a filter-evasion trick, so
      * (as Linux does) it opens nothing and is counted. */
     if (h->flags & TCP_FIN) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_fin, "SYN with FIN to a listener");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_syn_fin,
+                "SYN with FIN to a listener opens nothing (RFC 9293 3.10.7.2 would queue the FIN; as Linux, dropped)");
         return;
     }
     if (listener->accept_count >= listener->backlog) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow, "accept queue full (%u)", listener->accept_count);
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow,
+                "RFC 9293 3.10.7.2 third check: accept queue full (%u), SYN dropped: the peer will retransmit it",
+                listener->accept_count);
         return;
     }
     if (listener->syn_count >= st->cfg.limits.tcp_syn_queue) {
@@ -258,7 +271,8 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     }
     struct tcp_conn *c = tcp_child_new(st, listener, seg);
     if (c == NULL) {
-        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow, "no memory or socket for a new connection");
+        TS_DROP(st, now, TS_TRACE_TCP, tcp, drop_listen_overflow,
+                "RFC 9293 3.10.7.2 third check: no memory or socket for a new connection, SYN dropped");
         return;
     }
     struct tcp_four_tuple t = tuple_of(seg);
@@ -274,11 +288,16 @@ void tcp_listen_input(struct ts_stack *st, ts_time now, struct ts_pcb *listener,
     if (listener->syn_count > st->syn_queue_high_water)
         st->syn_queue_high_water = listener->syn_count;
     st->counters.tcp.passive_opens++;
-    tcp_set_state(st, now, c, TS_TCP_SYN_RECEIVED, "SYN received by a listener");
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 6528 3: ISN %u from the clock and a keyed hash of the 4-tuple",
+             c->iss);
+    tcp_set_state(st, now, c, TS_TCP_SYN_RECEIVED, "RFC 9293 3.10.7.2 third check: SYN to a listener, SYN,ACK sent");
     tcp_send_syn(st, now, c);
     /* Data on the SYN waits in the out-of-order queue until the handshake completes (RFC 9293 3.10.7.2). */
-    if (seg->len > 0)
+    if (seg->len > 0) {
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.7.2: %zu bytes of data on the SYN queued until the handshake completes", seg->len);
         tcp_ooo_insert(st, c, h->seq + 1, seg->data, seg->len, false);
+    }
     ipv4_flush_loopback(st, now);
 }
 
@@ -294,6 +313,9 @@ void tcp_listen_close(struct ts_stack *st, ts_time now, struct ts_pcb *listener)
         if (pcb->type != TS_PCB_TCP || c == NULL || c->listener != listener)
             continue;
         c->listener = NULL;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.10.4: the listener closed, its unaccepted connection on port %u is reset",
+                 pcb->remote.port);
         if (c->state != TS_TCP_CLOSED)
             tcp_send_rst(st, now, c);
         tcp_conn_free(st, c);

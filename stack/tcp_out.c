@@ -92,7 +92,6 @@ static bool tcp_link_offloads(const struct ts_stack *st, const struct tcp_conn *
 static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *c, uint32_t seq, uint8_t flags,
                              size_t data_len)
 {
-    char flag_text[32];
     struct tcp_hdr h = {
         .src_port = c->pcb->local.port,
         .dst_port = c->pcb->remote.port,
@@ -130,10 +129,12 @@ static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *
         tcp_timer_set(c, &c->delack_at, TS_TIME_NEVER);
     }
     st->counters.tcp.tx_segments++;
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_TX, "tx %u > %u [%s] seq %u ack %u win %u len %zu", h.src_port,
-             h.dst_port, tcp_flags_format(h.flags, flag_text), tcp_rel_snd(c, seq),
-             (h.flags & TCP_ACK) ? tcp_rel_rcv(c, h.ack) : 0, (unsigned)h.window << (c->wscale_ok && !(flags & TCP_SYN) ? c->rcv_wscale : 0),
-             data_len);
+    if (TRACE_ON(st, TS_TRACE_TCP)) {
+        bool relative = !(h.flags & TCP_SYN); /* absolute on SYNs, as tcpdump */
+        tcp_trace_segment(st, now, TS_TRACE_TX, st->cfg.addr, c->pcb->remote.addr, &h, relative ? c->iss : 0,
+                          relative ? c->irs : 0, (uint32_t)h.window << (c->wscale_ok && relative ? c->rcv_wscale : 0),
+                          data_len, NULL);
+    }
     struct ipv4_out out = {
         .src = st->cfg.addr,
         .dst = c->pcb->remote.addr,
@@ -173,7 +174,6 @@ void tcp_send_rst(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 /* RFC 9293 3.10.7.1: a reset for a segment nobody owns, its numbers taken from the segment. */
 void tcp_send_reset_for(struct ts_stack *st, ts_time now, const struct tcp_segment *seg)
 {
-    char flag_text[32];
     if (seg->hdr.flags & TCP_RST)
         return;
     struct tcp_hdr h = {.src_port = seg->hdr.dst_port, .dst_port = seg->hdr.src_port};
@@ -193,8 +193,11 @@ void tcp_send_reset_for(struct ts_stack *st, ts_time now, const struct tcp_segme
     tcp_emit(&h, pb->data, 0, seg->dst, seg->src);
     st->counters.tcp.resets_sent++;
     st->counters.tcp.tx_segments++;
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_TX, "tx %u > %u [%s] seq %u ack %u (reset: no connection)", h.src_port,
-             h.dst_port, tcp_flags_format(h.flags, flag_text), h.seq, h.ack);
+    if (TRACE_ON(st, TS_TRACE_TCP))
+        tcp_trace_segment(st, now, TS_TRACE_TX, seg->dst, seg->src, &h, 0, 0, 0, 0,
+                          (seg->hdr.flags & TCP_ACK)
+                              ? "RFC 9293 3.5.2: reset <SEQ=SEG.ACK><CTL=RST>"
+                              : "RFC 9293 3.5.2: reset <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>");
     struct ipv4_out out = {.src = seg->dst, .dst = seg->src, .protocol = IPV4_PROTO_TCP,
                            .ttl = st->cfg.default_ttl, .dont_fragment = true};
     ipv4_output(st, now, pb, &out);
@@ -288,8 +291,13 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         return;
     }
     /* RFC 5681 4.1: after an idle period longer than RTO, restart from the restart window. */
-    if (c->snd_nxt == c->snd_una && c->last_send != 0 && now - c->last_send > c->rto)
+    if (c->snd_nxt == c->snd_una && c->last_send != 0 && now - c->last_send > c->rto) {
+        uint32_t before = c->cc.cwnd;
         tcp_cc_on_idle_restart(&c->cc);
+        if (c->cc.cwnd != before)
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 5681 4.1: idle for longer than the RTO, cwnd %u -> %u (restart window)", before, c->cc.cwnd);
+    }
     bool sent_any = false;
     for (int guard = 0; guard < 1024; guard++) {
         uint32_t end = tcp_send_end(c);
@@ -311,8 +319,14 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         bool fin_now = c->fin_queued && c->snd_nxt + len == end && (!c->fin_sent || c->snd_nxt + len == c->fin_seq);
         if (len == 0 && !fin_now)
             break;
-        if (len > 0 && !tcp_may_send_now(c, len, available) && !fin_now)
+        if (len > 0 && !tcp_may_send_now(c, len, available) && !fin_now) {
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%s: %u of %u queued bytes held back, %u in flight",
+                     len < available ? "RFC 9293 3.8.6.2.1 (sender SWS avoidance): the usable window is too small"
+                                     : "RFC 9293 3.7.4 (Nagle, RFC 896): a short segment waits for the ACK of data "
+                                         "in flight",
+                     len, available, c->snd_nxt - c->snd_una);
             break;
+        }
         uint8_t flags = TCP_ACK;
         if (len > 0 && c->snd_nxt + len == end)
             flags |= TCP_PSH;
@@ -328,6 +342,8 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
             c->rtt_timing = true;
             c->rtt_seq = c->snd_nxt;
             c->rtt_started = now;
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 6298 3: timing seq %u for an RTT sample (sent once)",
+                     tcp_rel_snd(c, c->snd_nxt));
         }
         tcp_send_segment(st, now, c, c->snd_nxt, flags, len);
         c->bytes_sent += len;
@@ -344,8 +360,15 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         if (fin_now)
             break;
     }
-    if (sent_any && c->rto_at == TS_TIME_NEVER)
+    if (sent_any && c->rto_at == TS_TIME_NEVER) {
         tcp_rto_arm(st, now, c);
+        if (TRACE_ON(st, TS_TRACE_TCP)) {
+            char t[24];
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 6298 5.1: data sent, retransmission timer started "
+                     "(%s)",
+                     tcp_trace_time(c->rto, t));
+        }
+    }
     /*
      * RFC 9293 3.8.6.1: data waits behind a zero window with nothing in flight: probe it.
      * 3.8.6.2.1: data waits behind a window too small to be worth a segment (SWS avoidance) with
@@ -354,6 +377,13 @@ void tcp_output(struct ts_stack *st, ts_time now, struct tcp_conn *c)
     if (SEQ_LT(c->snd_nxt, tcp_send_end(c)) && c->snd_nxt == c->snd_una && c->persist_at == TS_TIME_NEVER) {
         c->persist_backoff = 0;
         tcp_timer_set(c, &c->persist_at, now + (c->rto > TS_MSEC(200) ? c->rto : TS_MSEC(200)));
+        if (TRACE_ON(st, TS_TRACE_TCP)) {
+            char t[24];
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%s: persist timer started (%s)",
+                     c->snd_wnd == 0 ? "RFC 9293 3.8.6.1: data waits behind a zero window"
+                                     : "RFC 9293 3.8.6.2.1: data waits behind a window too small to use",
+                     tcp_trace_time(c->persist_at - now, t));
+        }
     }
     if (c->ack_pending && !sent_any && c->delack_at == TS_TIME_NEVER)
         tcp_send_ack(st, now, c);
@@ -377,7 +407,9 @@ void tcp_retransmit(struct ts_stack *st, ts_time now, struct tcp_conn *c, uint32
     c->retransmits++;
     st->counters.tcp.retransmits++;
     c->rtt_timing = false; /* Karn: a retransmitted segment's ACK is ambiguous */
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "retransmit seq %u len %u", tcp_rel_snd(c, seq), len);
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "retransmit seq %u len %u%s; RFC 6298 3 (Karn): its ACK will give no RTT sample", tcp_rel_snd(c, seq), len,
+             (flags & TCP_FIN) ? " with the FIN" : "");
     tcp_send_segment(st, now, c, seq, flags, len);
     if (c->rto_at == TS_TIME_NEVER)
         tcp_rto_arm(st, now, c);

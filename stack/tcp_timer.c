@@ -19,6 +19,7 @@ void tcp_rtt_sample(struct ts_stack *st, ts_time now, struct tcp_conn *c, ts_tim
         return;
     if (rtt == 0)
         rtt = 1;
+    bool first = !c->have_rtt;
     if (!c->have_rtt) {
         c->srtt = rtt;
         c->rttvar = rtt / 2;
@@ -34,9 +35,13 @@ void tcp_rtt_sample(struct ts_stack *st, ts_time now, struct tcp_conn *c, ts_tim
         rto = st->cfg.timing.tcp_rto_min; /* 2.4 */
     if (rto > st->cfg.timing.tcp_rto_max)
         rto = st->cfg.timing.tcp_rto_max; /* 2.5 */
-    if (rto != c->rto)
-        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RTT %lld us: SRTT %lld RTTVAR %lld, RTO %lld -> %lld us (RFC 6298 2.3)",
-                 (long long)rtt, (long long)c->srtt, (long long)c->rttvar, (long long)c->rto, (long long)rto);
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "%s: RTT %lld us: SRTT %lld us, RTTVAR %lld us, RTO %lld -> %lld us%s",
+             first ? "RFC 6298 2.2 (first sample)" : "RFC 6298 2.3", (long long)rtt, (long long)c->srtt,
+             (long long)c->rttvar, (long long)c->rto, (long long)rto,
+             rto == st->cfg.timing.tcp_rto_min ? " (RFC 6298 2.4: raised to the minimum)"
+             : rto == st->cfg.timing.tcp_rto_max ? " (RFC 6298 2.5: capped at the maximum)"
+                                                : "");
     c->rto = rto;
 }
 
@@ -55,8 +60,12 @@ void tcp_rtt_handshake_done(struct ts_stack *st, ts_time now, struct tcp_conn *c
             tcp_rtt_sample(st, now, c, now - c->rtt_started);
         return;
     }
-    if (st->cfg.timing.tcp_rto_initial < TS_SEC(3))
+    if (st->cfg.timing.tcp_rto_initial < TS_SEC(3)) {
         c->rto = TS_SEC(3) < st->cfg.timing.tcp_rto_max ? TS_SEC(3) : st->cfg.timing.tcp_rto_max;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 6298 5.7: the SYN was retransmitted, no RTT sample (Karn); RTO %lld us for the data",
+                 (long long)c->rto);
+    }
 }
 
 void tcp_rto_arm(struct ts_stack *st, ts_time now, struct tcp_conn *c)
@@ -79,6 +88,11 @@ void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c)
     tcp_timer_set(c, &c->keepalive_at, TS_TIME_NEVER);
     tcp_ring_free(st, &c->snd);
     tcp_timer_set(c, &c->timewait_at, now + 2 * st->cfg.timing.tcp_msl);
+    if (TRACE_ON(st, TS_TRACE_TCP)) {
+        char t[24];
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 9293 3.6.1 (MUST-13): TIME-WAIT lingers 2 MSL (%s)",
+                 tcp_trace_time(2 * st->cfg.timing.tcp_msl, t));
+    }
 }
 
 /*
@@ -92,7 +106,8 @@ static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
     st->counters.tcp.rto_expired++;
     if (c->retransmits_in_row >= limit) {
         st->counters.tcp.timeouts++;
-        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "gave up after %u retransmissions: ETIMEDOUT",
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 1122 4.2.3.5: RTO expired after %u retransmissions without an ACK (R2): giving up, ETIMEDOUT",
                  c->retransmits_in_row);
         tcp_conn_finish(st, now, c, ETIMEDOUT);
         return false;
@@ -101,21 +116,34 @@ static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
     c->backoff++;
     ts_time old = c->rto;
     c->rto = c->rto * 2 > st->cfg.timing.tcp_rto_max ? st->cfg.timing.tcp_rto_max : c->rto * 2; /* 5.5 */
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RTO expired (RFC 6298 5.5): backing off %lld -> %lld us",
-             (long long)old, (long long)c->rto);
+    if (TRACE_ON(st, TS_TRACE_TCP)) {
+        char from[24], to[24];
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 6298 5.5: RTO expired, backing off to %s (from %s, retransmission %u); RFC 6298 5.4: resending "
+                 "%s",
+                 tcp_trace_time(c->rto, to), tcp_trace_time(old, from), c->retransmits_in_row,
+                 handshake ? "our SYN" : "from SND.UNA");
+    }
     c->rtt_timing = false; /* Karn */
     if (handshake) {
         c->retransmits++;
         st->counters.tcp.retransmits++;
         tcp_send_syn(st, now, c);
         tcp_rto_arm(st, now, c);
+        tcp_trace_cc(st, now, c);
         return true;
     }
     /* RFC 5681 3.1 eq. 4 and RFC 6582 4.2: loss window, and leave any fast recovery. */
     uint32_t flight = c->snd_max - c->snd_una;
+    bool repeated = c->cc.timed_out;
     tcp_cc_on_rto(&c->cc, now, flight);
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "cwnd %u ssthresh %u after the timeout (RFC 5681 3.1)",
-             c->cc.cwnd, c->cc.ssthresh);
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "%s: after the timeout ssthresh %u, cwnd %u (loss window, RFC 5681 3.1); RFC 6582 3.2 step 4: recover "
+             "%u, recovery left; RFC 2018 8: SACK information forgotten",
+             repeated                          ? "RFC 5681 3.1: a repeated timeout keeps ssthresh"
+             : c->cc.algorithm == TS_CC_CUBIC ? "RFC 9438 4.8 / 4.6: flight x 0.7, at least 2 SMSS"
+                                               : "RFC 5681 3.1 eq. 4: max(FlightSize / 2, 2 SMSS)",
+             c->cc.ssthresh, c->cc.cwnd, tcp_rel_snd(c, c->snd_max));
     c->recover = c->snd_max;
     c->dupacks = 0;
     c->sacked_count = 0; /* RFC 2018 8: after a timeout the SACK information may be stale */
@@ -124,6 +152,7 @@ static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
     tcp_output(st, now, c);
     if (c->rto_at == TS_TIME_NEVER)
         tcp_rto_arm(st, now, c);
+    tcp_trace_cc(st, now, c);
     return true;
 }
 
@@ -133,10 +162,14 @@ static void tcp_persist_expired(struct ts_stack *st, ts_time now, struct tcp_con
         /* The window opened but too little for SWS avoidance to use it: the override timeout. */
         tcp_timer_set(c, &c->persist_at, TS_TIME_NEVER);
         c->sws_override = true;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.8.6.2.1: SWS override timeout expired, sending what the window (%u) allows", c->snd_wnd);
         tcp_output(st, now, c);
         return;
     }
-    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "zero window: probing (RFC 9293 3.8.6.1)");
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "RFC 9293 3.8.6.1: persist timer expired with a zero window: sending a window probe (probe %u; RFC 1122 "
+             "4.2.2.17: never give up while the peer answers)", c->persist_backoff + 1);
     tcp_send_probe(st, now, c, false);
     /* Back off like the RTO, up to 60 s; RFC 1122 4.2.2.17: never give up while the peer answers. */
     if (c->persist_backoff < 16)
@@ -155,12 +188,15 @@ static void tcp_keepalive_expired(struct ts_stack *st, ts_time now, struct tcp_c
     }
     if (c->keepalive_probes >= c->keepcnt) {
         st->counters.tcp.timeouts++;
-        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "%u keep-alive probes unanswered: ETIMEDOUT",
-                 c->keepalive_probes);
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 1122 4.2.3.6 / RFC 9293 3.8.4: %u keep-alive probes unanswered, ETIMEDOUT", c->keepalive_probes);
         tcp_conn_finish(st, now, c, ETIMEDOUT);
         return;
     }
     c->keepalive_probes++;
+    TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+             "RFC 9293 3.8.4 / RFC 1122 4.2.3.6: idle, keep-alive probe %u of %u (SEG.SEQ = SND.NXT - 1)",
+             c->keepalive_probes, c->keepcnt);
     tcp_send_probe(st, now, c, true);
     tcp_timer_set(c, &c->keepalive_at, now + c->keepintvl);
 }
@@ -173,6 +209,7 @@ void tcp_conn_poll(struct ts_stack *st, ts_time now, struct tcp_conn *c)
     }
     if (c->delack_at <= now && c->ack_pending) {
         st->counters.tcp.delayed_acks++;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 1122 4.2.3.2: delayed-ACK timer expired, sending the ACK");
         tcp_send_ack(st, now, c);
     }
     if (c->delack_at <= now)

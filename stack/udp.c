@@ -41,14 +41,16 @@ void udp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
     case UDP_PARSE_OK:
         break;
     case UDP_PARSE_TRUNCATED:
-        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_truncated, "%zu bytes", rx->payload_len);
+        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_truncated, "%zu bytes, shorter than the UDP header (RFC 768)",
+                rx->payload_len);
         return;
     case UDP_PARSE_BAD_LENGTH:
-        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_bad_length, "length field %u, IP payload %zu", u.length,
+        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_bad_length, "length field %u, IP payload %zu (RFC 768)", u.length,
                 rx->payload_len);
         return;
     case UDP_PARSE_BAD_CHECKSUM:
-        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_bad_checksum, "from %s:%u", ipv4_addr_format(rx->hdr.src, src),
+        TS_DROP(st, now, TS_TRACE_UDP, udp, drop_bad_checksum, "from %s:%u (RFC 1122 4.1.3.4: silently discarded)",
+                ipv4_addr_format(rx->hdr.src, src),
                 u.src_port);
         return;
     }
@@ -80,7 +82,8 @@ void udp_input(struct ts_stack *st, ts_time now, const struct ipv4_rx *rx)
     }
     if (delivered)
         return;
-    TS_DROP(st, now, TS_TRACE_UDP, udp, drop_no_socket, "port %u", u.dst_port);
+    TS_DROP(st, now, TS_TRACE_UDP, udp, drop_no_socket, "port %u: answering with port unreachable (RFC 1122 4.1.3.1)",
+            u.dst_port);
     /* RFC 1122 4.1.3.1: a datagram for a port nobody listens on SHOULD get a port unreachable. */
     icmp_send_error(st, now, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, 0, rx);
 }

@@ -27,6 +27,7 @@ struct fuzz_world {
     size_t frames_out;
     uint8_t last_frame[2048]; /* the latest frame the stack sent (to build the handshake in init) */
     size_t last_len;
+    size_t trace_bytes;       /* the trace is on (every layer); its lines' lengths add up here */
 };
 
 void fuzz_world_init(struct fuzz_world *w);
