@@ -12,6 +12,7 @@ packages=(
   iproute2 iputils-ping netcat-openbsd python3 tshark nftables  # integration tests and the demo
   clang libclang-rt-14-dev           # fuzzing (libFuzzer and the sanitizer runtimes for clang)
   valgrind                           # the integration apps checked for leaks and invalid accesses
+  liblwip-dev                        # the benchmark's lwIP peer (bench/)
 )
 
 missing=()
