@@ -83,6 +83,7 @@ struct ts_sock {
     int pmtudisc; /* the IP_MTU_DISCOVER value last set, for getsockopt */
     bool recvttl; /* IP_RECVTTL: ts_recvmsg hands over each datagram's TTL */
     bool recvtos; /* IP_RECVTOS: ... and its TOS */
+    bool pktinfo; /* IP_PKTINFO: ... and the address it was sent to (RFC 1122 4.1.3.5) */
     bool linger_on;  /* SO_LINGER l_onoff (streams) */
     int linger_secs; /* SO_LINGER l_linger: 0 aborts on close, > 0 bounds a blocking close's wait, < 0 no bound */
     bool shut_rd;    /* a connected datagram socket was shut for reading: a blocked receive returns 0 */

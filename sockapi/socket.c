@@ -633,9 +633,26 @@ static void put_cmsg(struct cmsg_writer *w, int level, int type, const void *dat
     w->used += step < w->cap - w->used ? step : w->cap - w->used;
 }
 
-/* The IP header fields the socket asked for, in the order Linux emits them (TTL, then TOS). Net lock held. */
+/*
+ * IP_PKTINFO (RFC 1122 4.1.3.5: UDP passes the specific destination up, so an application can tell a
+ * broadcast from a datagram to itself): ipi_addr is the IP destination, ipi_spec_dst the address a
+ * reply would come from (ours, also for a broadcast), ipi_ifindex the one interface, 1. Net lock held.
+ */
+static void put_pktinfo(const struct ts_sock *sock, const struct ts_dgram_info *info, struct cmsg_writer *w)
+{
+    struct in_pktinfo pi;
+    memset(&pi, 0, sizeof(pi));
+    pi.ipi_ifindex = 1;
+    pi.ipi_spec_dst.s_addr = htonl(ts_stack_config_of(sock->net->st)->addr);
+    pi.ipi_addr.s_addr = htonl(info->to);
+    put_cmsg(w, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+}
+
+/* The IP header fields the socket asked for, in the order Linux emits them (PKTINFO, TTL, TOS). Net lock held. */
 static void put_ip_cmsgs(const struct ts_sock *sock, const struct ts_dgram_info *info, struct cmsg_writer *w)
 {
+    if (sock->pktinfo)
+        put_pktinfo(sock, info, w);
     if (sock->recvttl) {
         int ttl = info->ttl;
         put_cmsg(w, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));

@@ -2,7 +2,7 @@
  * ts_setsockopt / ts_getsockopt, and ts_tcp_info.
  *
  * Options map onto the core's ts_pcb_setopt where the core implements them
- * (SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_KEEPALIVE, IP_TTL, DF
+ * (SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_KEEPALIVE, IP_TTL, IP_TOS, DF
  * through IP_MTU_DISCOVER, the IPPROTO_TCP options); timeouts, SO_TYPE,
  * SO_LINGER, the IP_MTU_DISCOVER mode and the IP_RECVTTL / IP_RECVTOS
  * switches (read by ts_recvmsg) live in the socket object. SO_KEEPALIVE and
@@ -181,6 +181,10 @@ static int set_ip_level(struct ts_sock *sock, int optname, const void *optval, s
         return set_flag(&sock->recvttl, optval, optlen);
     case IP_RECVTOS:
         return set_flag(&sock->recvtos, optval, optlen);
+    case IP_TOS:
+        return set_core_int(sock, TS_OPT_TOS, optval, optlen);
+    case IP_PKTINFO:
+        return set_flag(&sock->pktinfo, optval, optlen);
     default:
         return -ENOPROTOOPT;
     }
@@ -225,6 +229,8 @@ static int set_tcp_level(struct ts_sock *sock, int optname, const void *optval, 
         return set_core_int(sock, TS_OPT_KEEPCNT, optval, optlen);
     case TCP_MAXSEG:
         return set_core_int(sock, TS_OPT_MAXSEG, optval, optlen);
+    case TCP_USER_TIMEOUT:
+        return set_core_int(sock, TS_OPT_USER_TIMEOUT, optval, optlen);
     case TCP_CONGESTION:
         return set_congestion(sock, optval, optlen);
     default:
@@ -329,9 +335,15 @@ static int get_socket_level(struct ts_sock *sock, int optname, void *optval, soc
         return write_timeout(sock->rcvtimeo, optval, optlen);
     case SO_SNDTIMEO:
         return write_timeout(sock->sndtimeo, optval, optlen);
-    case SO_ERROR:
-        /* Reading SO_ERROR clears it (POSIX). */
-        return write_int(ts_pcb_take_error(sock->pcb), optval, optlen);
+    case SO_ERROR: {
+        /* Reading SO_ERROR clears it (POSIX). With no hard error pending, a TCP connection's soft error
+         * (RFC 9293 3.8.4 MUST-47: an ICMP unreachable that did not abort it) is read and cleared, as
+         * Linux does; the connection goes on. */
+        int err = ts_pcb_take_error(sock->pcb);
+        if (err == 0)
+            err = ts_pcb_take_soft_error(sock->pcb);
+        return write_int(err, optval, optlen);
+    }
     case SO_TYPE:
         return write_int(sock->type, optval, optlen);
     default:
@@ -350,6 +362,10 @@ static int get_ip_level(struct ts_sock *sock, int optname, void *optval, socklen
         return write_int(sock->recvttl, optval, optlen);
     case IP_RECVTOS:
         return write_int(sock->recvtos, optval, optlen);
+    case IP_TOS:
+        return get_core_option(sock, TS_OPT_TOS, optval, optlen);
+    case IP_PKTINFO:
+        return write_int(sock->pktinfo, optval, optlen);
     default:
         return -ENOPROTOOPT;
     }
@@ -394,6 +410,8 @@ static int get_tcp_level(struct ts_sock *sock, int optname, void *optval, sockle
         return get_core_option(sock, TS_OPT_KEEPCNT, optval, optlen);
     case TCP_MAXSEG:
         return get_core_option(sock, TS_OPT_MAXSEG, optval, optlen);
+    case TCP_USER_TIMEOUT:
+        return get_core_option(sock, TS_OPT_USER_TIMEOUT, optval, optlen);
     case TCP_CONGESTION:
         return get_congestion(sock, optval, optlen);
     case TCP_INFO:

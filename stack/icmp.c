@@ -316,6 +316,7 @@ ssize_t icmp_echo_output(struct ts_pcb *pcb, ts_time now, const void *data, size
         .dst = to->addr,
         .protocol = IPV4_PROTO_ICMP,
         .ttl = pcb->ttl,
+        .tos = pcb->tos,
         .dont_fragment = pcb->dontfrag,
         .owner_id = pcb->id,
     };

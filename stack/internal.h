@@ -89,6 +89,7 @@ struct ts_pcb {
     bool dontfrag;
     bool in_ports;       /* bound, hence in its port's group (pcb_table.c) */
     uint8_t ttl;
+    uint8_t tos;         /* IP_TOS */
     size_t rcvbuf;
     size_t sndbuf;
     struct pbuf_queue rxq; /* received datagrams; ->peer_addr/peer_port hold the source */
@@ -113,6 +114,7 @@ struct ts_pcb {
     bool keepalive;
     unsigned keepidle, keepintvl, keepcnt; /* seconds, seconds, probes */
     uint16_t user_mss;
+    unsigned user_timeout_ms;   /* TS_OPT_USER_TIMEOUT, 0 = the stack's retry counts */
 
     /* lookup tables (pcb_table.c): links inside the pcb, so joining a table allocates nothing */
     struct ts_pcb *id_next;     /* in st->pcb_by_id */

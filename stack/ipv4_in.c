@@ -16,10 +16,17 @@ bool ipv4_is_local(const struct ts_stack *st, ts_ipv4_addr addr)
     return st->cfg.addr != 0 && addr == st->cfg.addr;
 }
 
-/* RFC 1122 3.2.1.3: a source address that is broadcast, multicast, class E or loopback is discarded. */
-static bool source_is_valid(const struct ts_stack *st, ts_ipv4_addr src)
+/*
+ * RFC 1122 3.2.1.3: a source address that is broadcast, multicast, class E or loopback is discarded.
+ * 0.0.0.0 is a legal source only while a host learns its address (BOOTP/DHCP, over UDP); RFC 9293
+ * 3.10.7.2 (MUST-63): a TCP segment from it is ignored, and nothing (no SYN,ACK, no echo reply) is
+ * ever sent back to it. A UDP datagram from it is still delivered; ICMP never answers it (icmp.c).
+ */
+static bool source_is_valid(const struct ts_stack *st, ts_ipv4_addr src, uint8_t protocol)
 {
     if (ipv4_is_broadcast(st, src) || (src >> 28) >= 0xe || (src >> 24) == 127)
+        return false;
+    if (src == 0 && protocol != IPV4_PROTO_UDP)
         return false;
     return true;
 }
@@ -84,7 +91,7 @@ void ipv4_input(struct ts_stack *st, ts_time now, const uint8_t *data, size_t le
                 ipv4_addr_format(rx.hdr.dst, dst));
         return;
     }
-    if (!source_is_valid(st, rx.hdr.src)) {
+    if (!source_is_valid(st, rx.hdr.src, rx.hdr.protocol)) {
         TS_DROP(st, now, TS_TRACE_IP, ip, drop_bad_source, "from %s (RFC 1122 3.2.1.3: invalid source address)",
                 ipv4_addr_format(rx.hdr.src, src));
         return;

@@ -32,6 +32,7 @@ struct ts_pbuf {
     uint16_t peer_port;
     uint8_t ttl;           /* a received datagram's IP TTL and TOS */
     uint8_t tos;
+    ts_ipv4_addr local_addr; /* a received datagram's IP destination: ours or a broadcast (IP_PKTINFO) */
     bool fin;              /* a queued TCP segment that carried the FIN */
     uint32_t offset;       /* position in a larger whole: a fragment's byte offset in its datagram */
     uint32_t owner_id;     /* pcb that sent it (0: the stack itself), told if ARP gives up */

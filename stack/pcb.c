@@ -165,6 +165,7 @@ bool pcb_queue_datagram(struct ts_pcb *pcb, const struct ipv4_rx *rx, const uint
     pb->peer_port = port;
     pb->ttl = rx->hdr.ttl;
     pb->tos = rx->hdr.tos;
+    pb->local_addr = rx->hdr.dst;
     pbuf_queue_push(&pcb->rxq, pb);
     pcb->rxq_charge += charge;
     pcb_notify(pcb);
@@ -374,6 +375,12 @@ int ts_pcb_setopt(struct ts_pcb *pcb, enum ts_pcb_option opt, int value)
             return -EINVAL;
         pcb->ttl = (uint8_t)value;
         return 0;
+    case TS_OPT_TOS:
+        if (value < 0 || value > 255)
+            return -EINVAL;
+        /* RFC 3168 / RFC 1122 4.2.4.2: on a stream the ECN field belongs to TCP, not to the user. */
+        pcb->tos = (uint8_t)(pcb->type == TS_PCB_TCP ? (value & ~0x03) : value);
+        return 0;
     case TS_OPT_RCVBUF:
     case TS_OPT_SNDBUF:
         if (value <= 0)
@@ -398,6 +405,7 @@ int ts_pcb_getopt(const struct ts_pcb *pcb, enum ts_pcb_option opt, int *value)
     case TS_OPT_BROADCAST: *value = pcb->broadcast; return 0;
     case TS_OPT_DONTFRAG: *value = pcb->dontfrag; return 0;
     case TS_OPT_TTL: *value = pcb->ttl; return 0;
+    case TS_OPT_TOS: *value = pcb->tos; return 0;
     case TS_OPT_RCVBUF: *value = (int)pcb->rcvbuf; return 0;
     case TS_OPT_SNDBUF: *value = (int)pcb->sndbuf; return 0;
     default: break;
@@ -415,6 +423,7 @@ int ts_pcb_peek_info(const struct ts_pcb *pcb, struct ts_dgram_info *info)
     info->len = pb->len;
     info->ttl = pb->ttl;
     info->tos = pb->tos;
+    info->to = pb->local_addr;
     return 0;
 }
 

@@ -38,7 +38,10 @@ void ts_stack_config_init(struct ts_stack_config *cfg)
     cfg->timing.tcp_rto_initial = TS_SEC(1);
     cfg->timing.tcp_rto_min = TS_MSEC(200);
     cfg->timing.tcp_rto_max = TS_SEC(120);
-    cfg->timing.tcp_syn_retries = 6;
+    /* RFC 9293 3.8.3 (MUST-23): a SYN is retransmitted for at least 3 minutes. From a 1 s RTO doubling,
+     * 7 retransmissions give up 247 s after the first SYN (the last RTO capped at
+     * tcp_rto_max, 120 s) (Linux's 6 give up at 127 s). */
+    cfg->timing.tcp_syn_retries = 7;
     cfg->timing.tcp_data_retries = 15;
     cfg->timing.tcp_delack = TS_MSEC(200);
     cfg->timing.tcp_fin_wait2_timeout = TS_SEC(60);

@@ -204,6 +204,9 @@ int tcp_user_connect(struct ts_pcb *pcb, ts_time now, const struct ts_sockaddr *
         if (err != 0)
             return err == -EADDRINUSE ? -EADDRNOTAVAIL : err;
     }
+    /* The connection's local address is now fixed: getsockname reports it, not 0.0.0.0 (as Linux). */
+    if (pcb->local.addr == 0)
+        pcb->local.addr = st->cfg.addr;
     /* Two connections with one 4-tuple could not be told apart (RFC 9293 3.4). */
     if (tcp_lookup_connection(st, pcb->local.addr, pcb->local.port, remote->addr, remote->port, false) != NULL)
         return -EADDRNOTAVAIL;
@@ -483,9 +486,22 @@ void tcp_icmp_error(struct ts_stack *st, ts_time now, struct ts_pcb *pcb, int er
         tcp_conn_finish(st, now, c, err);
         return;
     }
+    /* RFC 9293 3.8.4 (MUST-47): remembered for the application (ts_pcb_take_soft_error, SO_ERROR) and
+     * reported instead of ETIMEDOUT if the connection then times out. */
+    c->soft_error = err;
     TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
-             "RFC 1122 4.2.3.9: soft ICMP error (errno %d) in %s: noted, reported only if the connection times out",
+             "RFC 1122 4.2.3.9: soft ICMP error (errno %d) in %s: noted for SO_ERROR, "
+             "reported if the connection times out",
              err, ts_tcp_state_name(c->state));
+}
+
+int ts_pcb_take_soft_error(struct ts_pcb *pcb)
+{
+    if (pcb->type != TS_PCB_TCP || pcb->tcp == NULL)
+        return 0;
+    int err = pcb->tcp->soft_error;
+    pcb->tcp->soft_error = 0;
+    return err;
 }
 
 /* RFC 5927 4.1: an ICMP error is believed only if the TCP header it quotes carries a sequence number
@@ -560,6 +576,11 @@ int tcp_setopt(struct ts_pcb *pcb, enum ts_pcb_option opt, int value)
             return -EINVAL;
         pcb->user_mss = (uint16_t)value;
         return 0;
+    case TS_OPT_USER_TIMEOUT:
+        if (value < 0)
+            return -EINVAL;
+        pcb->user_timeout_ms = (unsigned)value; /* read by the retransmission timer: applies at once */
+        return 0;
     default:
         return -ENOPROTOOPT;
     }
@@ -577,6 +598,7 @@ int tcp_getopt(const struct ts_pcb *pcb, enum ts_pcb_option opt, int *value)
     case TS_OPT_KEEPINTVL: *value = (int)(pcb->keepintvl ? pcb->keepintvl : pcb->st->cfg.timing.tcp_keepintvl / TS_SEC(1)); return 0;
     case TS_OPT_KEEPCNT: *value = (int)(pcb->keepcnt ? pcb->keepcnt : pcb->st->cfg.timing.tcp_keepcnt); return 0;
     case TS_OPT_CONGESTION: *value = pcb->congestion; return 0;
+    case TS_OPT_USER_TIMEOUT: *value = (int)pcb->user_timeout_ms; return 0;
     case TS_OPT_MAXSEG: *value = c != NULL ? c->snd_mss : (pcb->user_mss ? pcb->user_mss : tcp_mss_for_link(pcb->st)); return 0;
     default: return -ENOPROTOOPT;
     }

@@ -101,6 +101,9 @@ struct tcp_conn {
     ts_time rtt_started;
     unsigned backoff;          /* RTO doublings since the last ACK of new data */
     unsigned retransmits_in_row;
+    ts_time unacked_since;     /* at the first RTO expiry in a row: when the oldest unacknowledged segment
+                                * was sent (the timer's start); the user timeout counts from it */
+    int soft_error;            /* RFC 1122 4.2.3.9: the last soft ICMP error (positive errno), 0 if none */
 
     /* congestion control and loss recovery */
     struct tcp_cc cc;

@@ -464,6 +464,7 @@ static void tcp_new_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c, co
     }
     c->backoff = 0;
     c->retransmits_in_row = 0;
+    c->soft_error = 0; /* new data got through: an earlier ICMP error is stale */
     c->limited_transmit = 0;
     /* RFC 6582 3.2 step 3: a full acknowledgment ends recovery; a partial one deflates and resends. */
     if (c->cc.in_recovery) {

@@ -119,6 +119,7 @@ static struct tcp_conn *tcp_child_new(struct ts_stack *st, struct ts_pcb *listen
     pcb->rcvbuf = listener->rcvbuf;
     pcb->sndbuf = listener->sndbuf;
     pcb->ttl = listener->ttl;
+    pcb->tos = listener->tos;
     pcb->congestion = listener->congestion;
     pcb->nodelay = listener->nodelay;
     pcb->keepalive = listener->keepalive;
@@ -126,6 +127,7 @@ static struct tcp_conn *tcp_child_new(struct ts_stack *st, struct ts_pcb *listen
     pcb->keepintvl = listener->keepintvl;
     pcb->keepcnt = listener->keepcnt;
     pcb->user_mss = listener->user_mss;
+    pcb->user_timeout_ms = listener->user_timeout_ms;
     pcb->local.addr = seg->dst;
     pcb->local.port = seg->hdr.dst_port;
     pcb->remote.addr = seg->src;

@@ -140,6 +140,7 @@ static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *
         .dst = c->pcb->remote.addr,
         .protocol = IPV4_PROTO_TCP,
         .ttl = c->pcb->ttl,
+        .tos = c->pcb->tos, /* RFC 9293 3.9.1 (MUST-48): the user's DSCP; no ECN, so those bits are 0 */
         .dont_fragment = true, /* RFC 9293 3.7.2 leaves PMTUD to the host; segments never exceed the MSS */
         .owner_id = c->pcb->id,
     };

@@ -95,6 +95,31 @@ void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c)
     }
 }
 
+/* TS_OPT_USER_TIMEOUT in microseconds, 0 when unset. */
+static ts_time tcp_user_timeout(const struct tcp_conn *c)
+{
+    return c->pcb != NULL ? TS_MSEC(c->pcb->user_timeout_ms) : 0;
+}
+
+/* RFC 9293 3.8.3 R2: the retransmission count (tcp_syn_retries / tcp_data_retries), or, when the
+ * application set one (MUST-21), the time the oldest segment has been waiting for its ACK. */
+static bool tcp_r2_reached(const struct ts_stack *st, ts_time now, const struct tcp_conn *c, bool handshake)
+{
+    ts_time user = tcp_user_timeout(c);
+    if (user > 0)
+        return now - c->unacked_since >= user;
+    unsigned limit = handshake ? st->cfg.timing.tcp_syn_retries : st->cfg.timing.tcp_data_retries;
+    return c->retransmits_in_row >= limit;
+}
+
+/* With a user timeout the timer also fires when it runs out, not only at the next backed-off RTO. */
+static void tcp_rto_clamp_to_user_timeout(struct tcp_conn *c)
+{
+    ts_time user = tcp_user_timeout(c);
+    if (user > 0 && c->rto_at != TS_TIME_NEVER && c->rto_at > c->unacked_since + user)
+        tcp_timer_set(c, &c->rto_at, c->unacked_since + user);
+}
+
 /*
  * RFC 6298 5.4-5.7: retransmit the earliest unacknowledged segment and back the timer off.
  * Returns false if the connection gave up (and may have been freed with its pcb).
@@ -102,14 +127,20 @@ void tcp_timewait_start(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 {
     bool handshake = c->state == TS_TCP_SYN_SENT || c->state == TS_TCP_SYN_RECEIVED;
-    unsigned limit = handshake ? st->cfg.timing.tcp_syn_retries : st->cfg.timing.tcp_data_retries;
     st->counters.tcp.rto_expired++;
-    if (c->retransmits_in_row >= limit) {
+    if (c->retransmits_in_row == 0)
+        c->unacked_since = now - c->rto;
+    if (tcp_r2_reached(st, now, c, handshake)) {
         st->counters.tcp.timeouts++;
         TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
                  "RFC 1122 4.2.3.5: RTO expired after %u retransmissions without an ACK (R2): giving up, ETIMEDOUT",
                  c->retransmits_in_row);
-        tcp_conn_finish(st, now, c, ETIMEDOUT);
+        /* RFC 9293 3.8.4 (MUST-47), as Linux: a soft error seen meanwhile says more than ETIMEDOUT. */
+        int err = c->soft_error != 0 ? c->soft_error : ETIMEDOUT;
+        if (err != ETIMEDOUT)
+            TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                     "RFC 9293 3.8.4 (MUST-47): reporting the soft error (errno %d) instead", err);
+        tcp_conn_finish(st, now, c, err);
         return false;
     }
     c->retransmits_in_row++;
@@ -130,6 +161,7 @@ static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
         st->counters.tcp.retransmits++;
         tcp_send_syn(st, now, c);
         tcp_rto_arm(st, now, c);
+        tcp_rto_clamp_to_user_timeout(c);
         tcp_trace_cc(st, now, c);
         return true;
     }
@@ -152,6 +184,7 @@ static bool tcp_rto_expired(struct ts_stack *st, ts_time now, struct tcp_conn *c
     tcp_output(st, now, c);
     if (c->rto_at == TS_TIME_NEVER)
         tcp_rto_arm(st, now, c);
+    tcp_rto_clamp_to_user_timeout(c);
     tcp_trace_cc(st, now, c);
     return true;
 }
@@ -186,11 +219,18 @@ static void tcp_keepalive_expired(struct ts_stack *st, ts_time now, struct tcp_c
         tcp_timer_set(c, &c->keepalive_at, TS_TIME_NEVER);
         return;
     }
+    /* RFC 9293 3.8.4 (MUST-26): probe only an idle connection. While sent data awaits its ACK (or queued
+     * data waits for the window) the retransmission or persist timer governs; check again an idle time on
+     * (any ACK that arrives restarts the idle time anyway). */
+    if (c->snd.len > 0 || c->snd_max != c->snd_una) {
+        tcp_timer_set(c, &c->keepalive_at, now + c->keepidle);
+        return;
+    }
     if (c->keepalive_probes >= c->keepcnt) {
         st->counters.tcp.timeouts++;
         TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
                  "RFC 1122 4.2.3.6 / RFC 9293 3.8.4: %u keep-alive probes unanswered, ETIMEDOUT", c->keepalive_probes);
-        tcp_conn_finish(st, now, c, ETIMEDOUT);
+        tcp_conn_finish(st, now, c, c->soft_error != 0 ? c->soft_error : ETIMEDOUT); /* MUST-47, as above */
         return;
     }
     c->keepalive_probes++;

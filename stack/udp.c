@@ -110,6 +110,7 @@ ssize_t udp_output(struct ts_pcb *pcb, ts_time now, const void *data, size_t len
         .dst = to->addr,
         .protocol = IPV4_PROTO_UDP,
         .ttl = pcb->ttl,
+        .tos = pcb->tos, /* RFC 1122 3.2.1.6, 4.1.4: IP_TOS */
         .dont_fragment = pcb->dontfrag,
         .owner_id = pcb->id,
     };

@@ -82,8 +82,10 @@ ssize_t ts_recv(int fd, void *buf, size_t len, int flags);
  * datagram is scattered over msg_iov (at most IOV_MAX entries, else
  * EMSGSIZE; a negative length is EINVAL); msg_name/msg_namelen get the
  * sender as a sockaddr_in. msg_control receives, in this order,
- * IPPROTO_IP/IP_TTL (an int) when IP_RECVTTL is on and IPPROTO_IP/IP_TOS
- * (an unsigned char) when IP_RECVTOS is on; msg_controllen says how many bytes
+ * IPPROTO_IP/IP_PKTINFO (a struct in_pktinfo: ipi_addr the datagram's
+ * destination, ours or a broadcast, ipi_spec_dst our address, ipi_ifindex 1)
+ * when IP_PKTINFO is on, IPPROTO_IP/IP_TTL (an int) when IP_RECVTTL is on and
+ * IPPROTO_IP/IP_TOS (an unsigned char) when IP_RECVTOS is on; msg_controllen says how many bytes
  * were used. msg_flags gets MSG_TRUNC when the datagram was longer than the
  * buffers and MSG_CTRUNC when a control message did not fit (unlike Linux,
  * which writes a cut-off one, a message that does not fit whole is left out).
@@ -127,9 +129,10 @@ int ts_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 /* SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_ERROR, SO_TYPE,
  *             SO_KEEPALIVE, SO_LINGER, SO_ACCEPTCONN.
  * IPPROTO_TCP: TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, TCP_INFO,
+ *             TCP_USER_TIMEOUT (ms, 0 = the stack's retry counts; Linux's semantics),
  *             TCP_CONGESTION ("cubic" or "reno", a string as on Linux).
- * IPPROTO_IP: IP_TTL, IP_MTU_DISCOVER (IP_PMTUDISC_DO sets DF),
- *             IP_RECVTTL and IP_RECVTOS (int booleans: ts_recvmsg control messages). */
+ * IPPROTO_IP: IP_TTL, IP_TOS (TCP: the ECN bits stay the stack's), IP_MTU_DISCOVER (IP_PMTUDISC_DO sets DF),
+ *             IP_RECVTTL, IP_RECVTOS and IP_PKTINFO (int booleans: ts_recvmsg control messages). */
 int ts_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
 int ts_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
 int ts_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen);

@@ -101,6 +101,13 @@ ssize_t ts_pcb_recvfrom(struct ts_pcb *pcb, void *buf, size_t cap, struct ts_soc
 uint32_t ts_pcb_events(const struct ts_pcb *pcb);
 /* Returns and clears the pending asynchronous error (positive errno), or 0. */
 int ts_pcb_take_error(struct ts_pcb *pcb);
+/*
+ * Returns and clears the soft error a TCP connection remembers (RFC 9293 3.8.4 MUST-47, RFC 1122
+ * 4.2.3.9): an ICMP unreachable or time exceeded about its segments that did not abort it, e.g.
+ * EHOSTUNREACH; 0 if none. The connection goes on. Should it then time out, the error reported is
+ * this one rather than ETIMEDOUT (as Linux). SO_ERROR reads it when no hard error is pending.
+ */
+int ts_pcb_take_soft_error(struct ts_pcb *pcb);
 
 int ts_pcb_local(const struct ts_pcb *pcb, struct ts_sockaddr *out);
 /* -ENOTCONN if not connected. */
@@ -113,6 +120,9 @@ enum ts_pcb_option {
     TS_OPT_SNDBUF,    /* bytes; UDP keeps no send queue, recorded for getsockopt */
     TS_OPT_TTL,       /* IP_TTL, 1..255 */
     TS_OPT_DONTFRAG,  /* set DF on outgoing datagrams; larger than the MTU fails with EMSGSIZE */
+    TS_OPT_TOS,       /* IP_TOS, 0..255: the TOS / DS field of every datagram sent (RFC 1122 3.2.1.6,
+                       * RFC 9293 MUST-48); on TCP only the DSCP bits are the user's, the two ECN bits
+                       * (RFC 3168) stay the stack's, as on Linux */
     /* TCP only */
     TS_OPT_NODELAY,     /* bool: no Nagle (RFC 896) */
     TS_OPT_KEEPALIVE,   /* bool (RFC 9293 3.8.4 / RFC 1122 4.2.3.6) */
@@ -121,6 +131,10 @@ enum ts_pcb_option {
     TS_OPT_KEEPCNT,     /* unanswered probes before ETIMEDOUT */
     TS_OPT_CONGESTION,  /* enum ts_tcp_congestion */
     TS_OPT_MAXSEG,      /* bytes: caps the MSS we send and use */
+    /* milliseconds sent data (or a SYN) may stay unacknowledged before the connection is aborted with
+     * ETIMEDOUT, replacing the retransmission count (RFC 9293 3.8.3 R2, MUST-21; Linux's TCP_USER_TIMEOUT);
+     * 0 = the stack's tcp_data_retries / tcp_syn_retries */
+    TS_OPT_USER_TIMEOUT,
 };
 
 enum ts_tcp_congestion { TS_CC_CUBIC = 0, TS_CC_RENO = 1 };
@@ -269,12 +283,14 @@ size_t ts_stack_tcp_views(const struct ts_stack *st, struct ts_tcp_view *out, si
 /* Bytes of the next datagram, or -EAGAIN (FIONREAD-like). */
 ssize_t ts_pcb_next_size(const struct ts_pcb *pcb);
 
-/* What the IP header said about the next queued datagram (for IP_RECVTTL / IP_RECVTOS and ping's ttl=). */
+/* What the IP header said about the next queued datagram (for IP_RECVTTL / IP_RECVTOS / IP_PKTINFO and
+ * ping's ttl=). */
 struct ts_dgram_info {
     struct ts_sockaddr from;
     size_t len;
     uint8_t ttl;
     uint8_t tos;
+    ts_ipv4_addr to; /* RFC 1122 4.1.3.5: the specific destination, our address or a broadcast one */
 };
 /* Fills info for the datagram the next ts_pcb_recvfrom returns; -EAGAIN if none is queued. */
 int ts_pcb_peek_info(const struct ts_pcb *pcb, struct ts_dgram_info *info);

@@ -148,7 +148,10 @@ struct ts_stack_timing {
     ts_time tcp_rto_initial;      /* RFC 6298 2.1: 1 s */
     ts_time tcp_rto_min;          /* RFC 6298 2.4 says 1 s; Linux uses 200 ms */
     ts_time tcp_rto_max;          /* RFC 6298 2.5: at least 60 s */
-    unsigned tcp_syn_retries;     /* SYN retransmissions before ETIMEDOUT */
+    /* SYN (and SYN,ACK) retransmissions before ETIMEDOUT. Default 7: with the RTO starting at 1 s and
+     * doubling (capped at tcp_rto_max, 120 s), the connect fails 247 s after the first SYN, above
+     * RFC 9293 3.8.3's 3 minutes (MUST-23); Linux's 6 give up after 127 s. */
+    unsigned tcp_syn_retries;
     unsigned tcp_data_retries;    /* data retransmissions in a row before ETIMEDOUT (RFC 1122 4.2.3.5 R2) */
     ts_time tcp_delack;           /* delayed-ACK timer (at most 500 ms, RFC 1122 4.2.3.2) */
     ts_time tcp_fin_wait2_timeout;/* an orphaned FIN-WAIT-2 connection gives up after this */
