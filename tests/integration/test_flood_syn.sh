@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SYN flood (RFC 4987): ts-flood sends SYNs from random spoofed 10.99.x.x sources at
-# full rate for 8 s at ts-echo's TCP port, while a kernel client's 8 MB echo transfer
+# 40,000 per second for 8 s (2,500 times the SYN queue) at ts-echo's TCP port, while a kernel client's 8 MB echo transfer
 # runs through it and fresh kernel connections keep opening. The transfer must come
 # back identical, the new connections must succeed (SYN cookies once the SYN queue is
 # full), the SYN queue must stay at its limit and memory must stay bounded.
@@ -22,10 +22,10 @@ it_wait_for_line transfer "$transfer" "local port" 10
 it_start_bg connects 40 python3 "$FL_PEER" connect-loop "$IT_STACK_ADDR" 7 8
 connects=$IT_LAST_PID
 
-it_log "check: 8 s of spoofed SYNs at full rate; an 8 MB transfer and new connections go on"
+it_log "check: 8 s of spoofed SYNs at 40,000 per second; an 8 MB transfer and new connections go on"
 ( sleep 4; fl_usage during ) &
 sampler=$!
-fl_flood 8 --mode syn --dport 7 --count 4000000
+fl_flood 8 --mode syn --dport 7 --count 4000000 --rate 40000
 wait "$sampler" || it_fail "no usage report during the flood"
 it_wait_exit connects "$connects" 30
 ((IT_STATUS == 0)) || { it_show connects; it_fail "no new connection succeeded during the flood"; }
@@ -34,8 +34,10 @@ it_wait_exit transfer "$transfer" 50
 it_log "$(cat "$IT_TMP/connects.out"); $(tail -n 1 "$IT_TMP/transfer.out")"
 failed=$(fl_num "$IT_TMP/connects.out" "failed=")
 ok=$(fl_num "$IT_TMP/connects.out" "ok=")
-# At full rate the TAP queue drops legitimate frames as often as flood frames (more so in a slow
-# sanitizer build): the kernel retries, so some connections take seconds; at least one must open.
+# The rate is bounded so that the test measures the stack, not this machine: unbounded, the flood
+# (~250k frames/s on 2 CPUs) overruns the kernel's TAP queue, which then drops legitimate frames
+# with the flood's, more so in the slower sanitizer build. Some connections may still need a
+# retried SYN; at least one must open and no more may fail than succeed.
 fl_expect_gt "connections that succeeded during the flood" "$ok" 0
 fl_expect_le "connections that failed during the flood" "$failed" "$ok"
 it_pass "the transfer came back identical; $ok new connections during the flood, $failed failed"
