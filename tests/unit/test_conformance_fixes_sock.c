@@ -13,129 +13,71 @@
 #include <string.h>
 
 #include "core_fixture.h"
+#include "manual_pair.h"
 #include "sockapi_pair.h"
 #include "tapstack/pcb.h"
 #include "wire/checksum.h"
 
-#define QLINK_FRAMES 64
-#define QLINK_FRAME_MAX 1600
+static struct manual_pair mp;
 
-/* One direction of the link: frames wait here until the test delivers (or discards) them. */
-struct qlink {
-    uint8_t frames[QLINK_FRAMES][QLINK_FRAME_MAX];
-    size_t len[QLINK_FRAMES];
-    unsigned count;
+/* What crossed one direction of the link, checked as each frame is delivered. */
+struct wire_watch {
     int expect_tcp_tos; /* >= 0: every IPv4 TCP frame delivered must carry this TOS byte */
     unsigned tcp_frames_checked;
-    unsigned udp_frames;     /* IPv4 UDP frames delivered, and the TOS byte of the last one */
+    unsigned udp_frames; /* IPv4 UDP frames delivered, and the TOS byte of the last one */
     uint8_t udp_last_tos;
 };
 
-static int qlink_transmit(void *ctx, ts_time now, const uint8_t *frame, size_t len)
+static struct wire_watch watch_a, watch_b; /* frames toward a, toward b */
+
+static bool is_ipv4_proto(const uint8_t *frame, size_t len, uint8_t proto)
 {
-    (void)now;
-    struct qlink *q = ctx;
-    if (q->count == QLINK_FRAMES || len > QLINK_FRAME_MAX)
-        return -ENOBUFS;
-    memcpy(q->frames[q->count], frame, len);
-    q->len[q->count++] = len;
-    return 0;
+    return len >= 14 + 20 && be16_get(frame + 12) == 0x0800 && frame[14 + 9] == proto;
 }
 
-static struct qlink to_a, to_b;
-static struct ts_stack *stack_a, *stack_b;
-static struct ts_net *net_a, *net_b;
-static ts_time vnow;
-
-static struct ts_stack *make_stack(ts_ipv4_addr addr, uint8_t mac_last, uint64_t seed, struct qlink *out)
+static void watch_frame(void *ctx, const uint8_t *frame, size_t len)
 {
-    struct ts_stack_config cfg;
-    ts_stack_config_init(&cfg);
-    const uint8_t mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, mac_last};
-    memcpy(cfg.mac, mac, sizeof(mac));
-    cfg.addr = addr;
-    cfg.prefix_len = 24;
-    cfg.seed = seed;
-    struct ts_link link = {.ctx = out, .transmit = qlink_transmit, .mtu = 1500};
-    return ts_stack_new(&cfg, &link);
+    struct wire_watch *w = ctx;
+    if (w->expect_tcp_tos >= 0 && is_ipv4_proto(frame, len, 6)) {
+        cr_assert_eq(frame[14 + 1], w->expect_tcp_tos, "TOS 0x%02x, expected 0x%02x", frame[14 + 1],
+                     w->expect_tcp_tos);
+        w->tcp_frames_checked++;
+    }
+    if (is_ipv4_proto(frame, len, 17)) {
+        w->udp_frames++;
+        w->udp_last_tos = frame[14 + 1];
+    }
 }
 
 static void setup(void)
 {
-    memset(&to_a, 0, sizeof(to_a));
-    memset(&to_b, 0, sizeof(to_b));
-    to_a.expect_tcp_tos = to_b.expect_tcp_tos = -1;
-    vnow = TS_SEC(1000);
-    stack_a = make_stack(SOCKAPI_ADDR_A, 1, 11, &to_b);
-    stack_b = make_stack(SOCKAPI_ADDR_B, 2, 22, &to_a);
-    cr_assert_not_null(stack_a);
-    cr_assert_not_null(stack_b);
-    net_a = ts_net_attach(stack_a);
-    net_b = ts_net_attach(stack_b);
-    cr_assert_not_null(net_a);
-    cr_assert_not_null(net_b);
+    manual_pair_init(&mp);
+    memset(&watch_a, 0, sizeof(watch_a));
+    memset(&watch_b, 0, sizeof(watch_b));
+    watch_a.expect_tcp_tos = watch_b.expect_tcp_tos = -1;
+    mp.to_a.inspect = mp.to_b.inspect = watch_frame;
+    mp.to_a.inspect_ctx = &watch_a;
+    mp.to_b.inspect_ctx = &watch_b;
 }
 
 static void teardown(void)
 {
-    ts_net_detach(net_a);
-    ts_net_detach(net_b);
-    cr_assert_eq(ts_stack_free(stack_a), 0);
-    cr_assert_eq(ts_stack_free(stack_b), 0);
+    manual_pair_fini(&mp);
 }
 
 TestSuite(conformance_fixes_sock, .init = setup, .fini = teardown, .timeout = 30);
 
-static bool is_ipv4_tcp(const uint8_t *frame, size_t len)
-{
-    return len >= 14 + 20 && be16_get(frame + 12) == 0x0800 && frame[14 + 9] == 6;
-}
-
-/* Hands every queued frame to its receiver (checking TCP frames' TOS when asked). */
-static unsigned deliver(struct qlink *q, struct ts_net *net)
-{
-    static struct qlink batch;
-    memcpy(&batch, q, sizeof(batch));
-    q->count = 0;
-    for (unsigned i = 0; i < batch.count; i++) {
-        if (q->expect_tcp_tos >= 0 && is_ipv4_tcp(batch.frames[i], batch.len[i])) {
-            cr_assert_eq(batch.frames[i][14 + 1], q->expect_tcp_tos, "TOS 0x%02x, expected 0x%02x",
-                         batch.frames[i][14 + 1], q->expect_tcp_tos);
-            q->tcp_frames_checked++;
-        }
-        if (batch.len[i] >= 14 + 20 && be16_get(batch.frames[i] + 12) == 0x0800 && batch.frames[i][14 + 9] == 17) {
-            q->udp_frames++;
-            q->udp_last_tos = batch.frames[i][14 + 1];
-        }
-        ts_net_drive_input(net, vnow, batch.frames[i], batch.len[i]);
-    }
-    return batch.count;
-}
-
-/* Advances the virtual clock in 1 ms steps, delivering frames and running timers, until both links are quiet. */
-static void run_until_quiet(int max_steps)
-{
-    for (int step = 0; step < max_steps; step++) {
-        vnow += TS_MSEC(1);
-        unsigned moved = deliver(&to_b, net_b) + deliver(&to_a, net_a);
-        ts_net_drive_poll(net_a, vnow);
-        ts_net_drive_poll(net_b, vnow);
-        if (moved == 0 && to_a.count == 0 && to_b.count == 0)
-            return;
-    }
-}
-
 /* A listener on net a, port 7000, and b's non-blocking socket connected to it; returns a's accepted fd. */
 static int connect_b_to_a(int client, int listener)
 {
-    run_until_quiet(100); /* both stacks see the clock first (a core call acts at the latest time it saw) */
+    manual_pair_run_until_quiet(&mp, 100); /* both stacks see the clock first (a core call acts at the latest time it saw) */
     struct sockaddr_in any = sockapi_sin(0, 7000);
     cr_assert_eq(ts_bind(listener, (const struct sockaddr *)&any, sizeof(any)), 0);
     cr_assert_eq(ts_listen(listener, 4), 0);
     struct sockaddr_in to = sockapi_sin(SOCKAPI_ADDR_A, 7000);
     cr_assert_eq(ts_connect(client, (const struct sockaddr *)&to, sizeof(to)), -1);
     cr_assert_eq(errno, EINPROGRESS);
-    run_until_quiet(100);
+    manual_pair_run_until_quiet(&mp, 100);
     int accepted = ts_accept(listener, NULL, NULL);
     cr_assert_geq(accepted, 0, "%s", strerror(errno));
     return accepted;
@@ -165,10 +107,10 @@ static long silence_until_error(int fd, long limit_ms)
         cr_assert_geq(ts_poll(&p, 1, 0), 0);
         if (p.revents & POLLERR)
             return ms;
-        vnow += TS_MSEC(10);
-        to_a.count = 0;
-        to_b.count = 0;
-        ts_net_drive_poll(net_b, vnow);
+        mp.now += TS_MSEC(10);
+        mp.to_a.count = 0;
+        mp.to_b.count = 0;
+        ts_net_drive_poll(mp.net_b, mp.now);
     }
     return -1;
 }
@@ -177,7 +119,7 @@ static long silence_until_error(int fd, long limit_ms)
 
 Test(conformance_fixes_sock, must_21_tcp_user_timeout_aborts_a_connection_whose_data_stays_unacknowledged)
 {
-    int listener = stream_on(net_a), client = stream_on(net_b);
+    int listener = stream_on(mp.net_a), client = stream_on(mp.net_b);
     cr_assert_eq(int_option(client, IPPROTO_TCP, TCP_USER_TIMEOUT), 0, "0: the stack's default");
     int bad = -5, ms = 4000;
     cr_assert_eq(ts_setsockopt(client, IPPROTO_TCP, TCP_USER_TIMEOUT, &bad, sizeof(bad)), -1);
@@ -187,7 +129,7 @@ Test(conformance_fixes_sock, must_21_tcp_user_timeout_aborts_a_connection_whose_
     int server = connect_b_to_a(client, listener);
     /* While the peer answers, nothing happens however long it takes. */
     cr_assert_eq(ts_send(client, "hello", 5, 0), 5);
-    run_until_quiet(100);
+    manual_pair_run_until_quiet(&mp, 100);
     char buf[16];
     cr_assert_eq(ts_recv(server, buf, sizeof buf, 0), 5);
     /* Then the peer goes silent: 4 s after the data left, the connection is aborted. */
@@ -204,26 +146,26 @@ Test(conformance_fixes_sock, must_21_tcp_user_timeout_aborts_a_connection_whose_
 
 /* ---- MUST-47 ------------------------------------------------------------------------------------------ */
 
-/* Net a's router says the host is unreachable, about the datagram b sent last (still queued in to_a). */
+/* Net a's router says the host is unreachable, about the datagram b sent last (still queued in mp.to_a). */
 static void host_unreachable_about_last_frame_from_b(void)
 {
-    cr_assert_gt(to_a.count, 0);
-    const uint8_t *ip = to_a.frames[to_a.count - 1] + 14;
+    cr_assert_gt(mp.to_a.count, 0);
+    const uint8_t *ip = mp.to_a.frames[mp.to_a.count - 1] + 14;
     uint8_t icmp[8 + 28] = {3, 1}; /* destination unreachable, host */
     memcpy(icmp + 8, ip, 28);
     be16_put(icmp + 2, csum_finish(csum_add(0, icmp, sizeof icmp)));
     uint8_t frame[128];
     size_t n = fx_build_ipv4(frame, SOCKAPI_ADDR_A, SOCKAPI_ADDR_B, 1, 99, 0, icmp, sizeof icmp);
-    ts_net_drive_input(net_b, vnow, frame, n);
+    ts_net_drive_input(mp.net_b, mp.now, frame, n);
 }
 
 Test(conformance_fixes_sock, must_47_so_error_reports_a_soft_error_without_aborting_and_a_timeout_reports_it_too)
 {
-    int listener = stream_on(net_a), client = stream_on(net_b);
+    int listener = stream_on(mp.net_a), client = stream_on(mp.net_b);
     int server = connect_b_to_a(client, listener);
     cr_assert_eq(ts_send(client, "lost", 4, 0), 4);
     host_unreachable_about_last_frame_from_b();
-    to_a.count = 0;
+    mp.to_a.count = 0;
     cr_assert_eq(int_option(client, SOL_SOCKET, SO_ERROR), EHOSTUNREACH);
     cr_assert_eq(int_option(client, SOL_SOCKET, SO_ERROR), 0, "reading it cleared it");
     struct ts_tcp_info info;
@@ -232,9 +174,9 @@ Test(conformance_fixes_sock, must_47_so_error_reports_a_soft_error_without_abort
     /* The error again, then the user timeout: the application learns EHOSTUNREACH, not ETIMEDOUT. */
     int ms = 2000;
     cr_assert_eq(ts_setsockopt(client, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)), 0);
-    for (int i = 0; i < 1000 && to_a.count == 0; i++) { /* until b retransmits */
-        vnow += TS_MSEC(10);
-        ts_net_drive_poll(net_b, vnow);
+    for (int i = 0; i < 1000 && mp.to_a.count == 0; i++) { /* until b retransmits */
+        mp.now += TS_MSEC(10);
+        ts_net_drive_poll(mp.net_b, mp.now);
     }
     host_unreachable_about_last_frame_from_b();
     cr_assert_geq(silence_until_error(client, 60000), 0);
@@ -250,8 +192,8 @@ Test(conformance_fixes_sock, must_47_so_error_reports_a_soft_error_without_abort
 
 Test(conformance_fixes_sock, must_48_ip_tos_is_the_tos_byte_of_every_udp_datagram_sent)
 {
-    int rx = sockapi_udp_bound(net_b, 9000);
-    int tx = ts_socket_on(net_a, AF_INET, SOCK_DGRAM, 0);
+    int rx = sockapi_udp_bound(mp.net_b, 9000);
+    int tx = ts_socket_on(mp.net_a, AF_INET, SOCK_DGRAM, 0);
     cr_assert_eq(int_option(tx, IPPROTO_IP, IP_TOS), 0);
     int tos = 0xb9; /* DSCP EF and ECT(1): on a datagram socket the whole byte is the user's */
     cr_assert_eq(ts_setsockopt(tx, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)), 0);
@@ -264,9 +206,9 @@ Test(conformance_fixes_sock, must_48_ip_tos_is_the_tos_byte_of_every_udp_datagra
     cr_assert_eq(ts_setsockopt(rx, IPPROTO_IP, IP_RECVTOS, &on, sizeof(on)), 0);
     for (int i = 0; i < 2; i++) {
         cr_assert_eq(ts_sendto(tx, "tos", 3, 0, (const struct sockaddr *)&to, sizeof(to)), 3);
-        run_until_quiet(100);
-        cr_assert_eq(to_b.udp_frames, (unsigned)i + 1);
-        cr_assert_eq(to_b.udp_last_tos, 0xb9, "the TOS byte on the wire");
+        manual_pair_run_until_quiet(&mp, 100);
+        cr_assert_eq(watch_b.udp_frames, (unsigned)i + 1);
+        cr_assert_eq(watch_b.udp_last_tos, 0xb9, "the TOS byte on the wire");
     }
     /* The receiver sees it too (IP_RECVTOS). */
     char data[8];
@@ -285,27 +227,27 @@ Test(conformance_fixes_sock, must_48_ip_tos_is_the_tos_byte_of_every_udp_datagra
 
 Test(conformance_fixes_sock, must_48_ip_tos_sets_the_dscp_of_every_tcp_segment_and_leaves_ecn_to_the_stack)
 {
-    int listener = stream_on(net_a), client = stream_on(net_b);
+    int listener = stream_on(mp.net_a), client = stream_on(mp.net_b);
     int server_tos = 0x48, client_tos = 0xbb; /* AF21; EF with both ECN bits, which TCP keeps to itself */
     cr_assert_eq(ts_setsockopt(listener, IPPROTO_IP, IP_TOS, &server_tos, sizeof(int)), 0);
     cr_assert_eq(ts_setsockopt(client, IPPROTO_IP, IP_TOS, &client_tos, sizeof(int)), 0);
     cr_assert_eq(int_option(client, IPPROTO_IP, IP_TOS), 0xb8, "the ECN bits are masked");
-    to_a.expect_tcp_tos = 0xb8; /* b's segments, from the SYN on */
-    to_b.expect_tcp_tos = 0x48; /* a's, from the SYN,ACK on: the accepted connection inherits it */
+    watch_a.expect_tcp_tos = 0xb8; /* b's segments, from the SYN on */
+    watch_b.expect_tcp_tos = 0x48; /* a's, from the SYN,ACK on: the accepted connection inherits it */
     int server = connect_b_to_a(client, listener);
     cr_assert_eq(int_option(server, IPPROTO_IP, IP_TOS), 0x48);
     cr_assert_eq(ts_send(client, "ping", 4, 0), 4);
-    run_until_quiet(100);
+    manual_pair_run_until_quiet(&mp, 100);
     char buf[8];
     cr_assert_eq(ts_recv(server, buf, sizeof buf, 0), 4);
     cr_assert_eq(ts_send(server, "pong", 4, 0), 4);
-    run_until_quiet(500);
+    manual_pair_run_until_quiet(&mp, 500);
     cr_assert_eq(ts_recv(client, buf, sizeof buf, 0), 4);
     ts_close(client);
     ts_close(server);
-    run_until_quiet(500);
-    cr_assert_geq(to_a.tcp_frames_checked, 4, "SYN, ACK, data, FIN at least");
-    cr_assert_geq(to_b.tcp_frames_checked, 3, "SYN,ACK, data, FIN at least");
+    manual_pair_run_until_quiet(&mp, 500);
+    cr_assert_geq(watch_a.tcp_frames_checked, 4, "SYN, ACK, data, FIN at least");
+    cr_assert_geq(watch_b.tcp_frames_checked, 3, "SYN,ACK, data, FIN at least");
     ts_close(listener);
 }
 
@@ -332,18 +274,18 @@ static struct in_pktinfo recv_pktinfo(int fd)
 
 Test(conformance_fixes_sock, rfc1122_4_1_3_5_ip_pktinfo_gives_the_specific_destination_of_each_datagram)
 {
-    int rx = sockapi_udp_bound(net_b, 9100);
+    int rx = sockapi_udp_bound(mp.net_b, 9100);
     int on = 1;
     cr_assert_eq(int_option(rx, IPPROTO_IP, IP_PKTINFO), 0);
     cr_assert_eq(ts_setsockopt(rx, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)), 0);
     cr_assert_eq(int_option(rx, IPPROTO_IP, IP_PKTINFO), 1);
-    int tx = ts_socket_on(net_a, AF_INET, SOCK_DGRAM, 0);
+    int tx = ts_socket_on(mp.net_a, AF_INET, SOCK_DGRAM, 0);
     cr_assert_eq(ts_setsockopt(tx, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)), 0);
     const ts_ipv4_addr dests[] = {SOCKAPI_ADDR_B, TS_IPV4(10, 0, 0, 255), TS_IPV4(255, 255, 255, 255)};
     for (size_t i = 0; i < 3; i++) {
         struct sockaddr_in to = sockapi_sin(dests[i], 9100);
         cr_assert_eq(ts_sendto(tx, "x", 1, 0, (const struct sockaddr *)&to, sizeof(to)), 1, "%s", strerror(errno));
-        run_until_quiet(100);
+        manual_pair_run_until_quiet(&mp, 100);
     }
     for (size_t i = 0; i < 3; i++) {
         struct in_pktinfo pi = recv_pktinfo(rx);
@@ -359,7 +301,7 @@ Test(conformance_fixes_sock, rfc1122_4_1_3_5_ip_pktinfo_gives_the_specific_desti
 
 Test(conformance_fixes_sock, getsockname_after_an_unbound_connect_reports_the_chosen_local_address_and_port)
 {
-    int listener = stream_on(net_a), client = stream_on(net_b);
+    int listener = stream_on(mp.net_a), client = stream_on(mp.net_b);
     struct sockaddr_in any = sockapi_sin(0, 7000);
     cr_assert_eq(ts_bind(listener, (const struct sockaddr *)&any, sizeof(any)), 0);
     cr_assert_eq(ts_listen(listener, 4), 0);
@@ -371,7 +313,7 @@ Test(conformance_fixes_sock, getsockname_after_an_unbound_connect_reports_the_ch
     cr_assert_eq(ts_getsockname(client, (struct sockaddr *)&local, &len), 0);
     cr_assert_eq(ntohl(local.sin_addr.s_addr), SOCKAPI_ADDR_B, "already while connecting, as Linux");
     cr_assert_neq(ntohs(local.sin_port), 0);
-    run_until_quiet(100);
+    manual_pair_run_until_quiet(&mp, 100);
     int server = ts_accept(listener, NULL, NULL);
     cr_assert_geq(server, 0);
     struct sockaddr_in peer;
