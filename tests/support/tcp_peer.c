@@ -44,11 +44,15 @@ void tp_init_offload(struct tp *t, const struct ts_stack_config *cfg, uint32_t o
     t->peer_nxt = TP_PEER_ISS;
     t->peer_window = 65535;
     t->peer_ts_base = 7000000;
+    t->live = true;
 }
 
 void tp_fini(struct tp *t)
 {
+    if (!t->live)
+        return;
     fx_fini(&t->f);
+    t->live = false;
 }
 
 uint32_t tp_peer_tsval(const struct tp *t)

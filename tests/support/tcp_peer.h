@@ -37,6 +37,7 @@ struct tp_seg {
 
 struct tp {
     struct fx f;
+    bool live;               /* between tp_init and tp_fini: tp_fini on a tp that is not live does nothing */
     ts_time now;
     size_t next_frame;       /* the first frame in f.sent not yet examined */
     uint16_t peer_port, stack_port;
@@ -56,6 +57,8 @@ void tp_init(struct tp *t, const struct ts_stack_config *cfg);
 /* The same over a link that advertises offloads (see fx_init_offload). */
 void tp_init_offload(struct tp *t, const struct ts_stack_config *cfg, uint32_t offloads, size_t tso_max);
 /* Checks that no packet buffer outlived the stack. */
+/* Frees the stack (asserting no packet buffer is left); does nothing if t was never started or is already finished,
+ * so a suite's .fini may call it whether or not the test started a peer. */
 void tp_fini(struct tp *t);
 
 /* The options of a Linux SYN (MSS 1460, SACK permitted, timestamps, window scale 7). */

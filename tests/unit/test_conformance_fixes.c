@@ -14,21 +14,17 @@
 #include "wire/icmp.h"
 
 static struct tp t;
-static bool started;
 static uint8_t frame[2048];
 static uint32_t last_sent_seq; /* the sequence number of the stack's last data segment or SYN */
 
 static void start(const struct ts_stack_config *cfg)
 {
     tp_init(&t, cfg);
-    started = true;
 }
 
 static void teardown(void)
 {
-    if (started)
-        tp_fini(&t);
-    started = false;
+    tp_fini(&t);
 }
 
 TestSuite(conformance_fixes, .fini = teardown);

@@ -13,20 +13,16 @@
 #include "wire/checksum.h"
 
 static struct tp t;
-static bool started;
 static uint8_t frame[2048];
 
 static void start(const struct ts_stack_config *cfg)
 {
     tp_init(&t, cfg);
-    started = true;
 }
 
 static void teardown(void)
 {
-    if (started)
-        tp_fini(&t);
-    started = false;
+    tp_fini(&t);
 }
 
 TestSuite(conformance_tcp, .fini = teardown);

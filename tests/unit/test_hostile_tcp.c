@@ -16,20 +16,16 @@
 #include "wire/checksum.h"
 
 static struct tp t;
-static bool started;
 static uint8_t frame[2048];
 
 static void start(void)
 {
     tp_init(&t, NULL);
-    started = true;
 }
 
 static void teardown(void)
 {
-    if (started)
-        tp_fini(&t);
-    started = false;
+    tp_fini(&t);
 }
 
 TestSuite(hostile, .fini = teardown);

@@ -9,19 +9,15 @@
 #include "tcp_peer.h"
 
 static struct tp t;
-static bool started;
 
 static void start(const struct ts_stack_config *cfg)
 {
     tp_init(&t, cfg);
-    started = true;
 }
 
 static void teardown(void)
 {
-    if (started)
-        tp_fini(&t);
-    started = false;
+    tp_fini(&t);
 }
 
 TestSuite(limits, .fini = teardown);

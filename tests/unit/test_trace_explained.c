@@ -15,7 +15,6 @@
 #include "tcp_peer.h"
 
 static struct tp t;
-static bool started;
 
 #define LOG_MAX (1 << 20)
 static char log_text[LOG_MAX];
@@ -52,14 +51,11 @@ static void start(void)
     log_used = 0;
     log_text[0] = '\0';
     tp_init(&t, &cfg);
-    started = true;
 }
 
 static void teardown(void)
 {
-    if (started)
-        tp_fini(&t);
-    started = false;
+    tp_fini(&t);
 }
 
 TestSuite(trace_explained, .fini = teardown);
@@ -455,7 +451,6 @@ Test(trace_explained, with_the_trace_off_no_line_is_delivered)
     log_used = 0;
     log_text[0] = '\0';
     tp_init(&t, &cfg);
-    started = true;
     struct fx_tcp_options o = tp_linux_syn_options(&t);
     tp_open_passive(&t, &o);
     uint8_t data[100] = {0};
