@@ -26,6 +26,8 @@
 enum probe_mode { PROBE_SINK, PROBE_SOURCE, PROBE_ECHO, PROBE_UDP_SINK };
 
 #define PROBE_MAX_FLOWS 64
+/* Out-of-order ranges a sink flow remembers; beyond that, new ones are dropped. */
+#define PROBE_OOO_RANGES 8
 /* A GSO frame from the kernel is at most 64 KB plus headers; room to spare. */
 #define PROBE_RX_BUF (256 * 1024)
 #define PROBE_ETH_LEN 14
@@ -101,6 +103,13 @@ struct probe_flow {
   uint8_t peer_ws;
   bool ws_ok;   /* RFC 7323 2.2: both SYNs carried the option */
   uint16_t mss; /* the smaller of ours and the peer's */
+  /*
+   * Sink only: sequence ranges that arrived above rcv_nxt (the bytes themselves are
+   * discarded anyway). When the hole below them fills, rcv_nxt jumps over them, so
+   * one retransmission repairs a loss instead of the whole window being sent again.
+   */
+  struct { uint32_t start, end; } ooo[PROBE_OOO_RANGES];
+  unsigned n_ooo;
 };
 
 struct probe_stats {

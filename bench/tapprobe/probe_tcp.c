@@ -2,7 +2,8 @@
  * TCP for the probe: emitting a segment, and the sink/echo listener. The listener
  * keeps a small flow table and does the least TCP a kernel peer accepts: SYN-ACK,
  * an ACK (or the echoed payload) for in-order data, a re-ACK of the old point for
- * anything else (no reassembly, no retransmission), FIN answered with FIN-ACK.
+ * anything else (no retransmission; the sink remembers out-of-order ranges, without
+ * their bytes, so a lost frame costs one retransmission), FIN answered with FIN-ACK.
  */
 #include <stdio.h>
 #include <string.h>
@@ -212,6 +213,54 @@ static size_t echo_room(const struct probe_flow *f, size_t fresh) {
   return (size_t)room < fresh ? (size_t)room : fresh;
 }
 
+/* Sink: remembers [start, end) above rcv_nxt, merged with the ranges it touches. */
+static void sink_note_ooo(struct probe *p, struct probe_flow *f, uint32_t start, uint32_t end) {
+  unsigned kept = 0;
+  for (unsigned i = 0; i < f->n_ooo; i++) {
+    uint32_t s = f->ooo[i].start, e = f->ooo[i].end;
+    if (SEQ_GT(s, end) || SEQ_LT(e, start)) {
+      f->ooo[kept++] = f->ooo[i];
+      continue;
+    }
+    if (SEQ_LT(s, start)) {
+      start = s;
+    }
+    if (SEQ_GT(e, end)) {
+      end = e;
+    }
+  }
+  f->n_ooo = kept;
+  if (f->n_ooo == PROBE_OOO_RANGES) {
+    p->st.drops++;
+    return;
+  }
+  f->ooo[f->n_ooo].start = start;
+  f->ooo[f->n_ooo].end = end;
+  f->n_ooo++;
+}
+
+/* Sink: after rcv_nxt moved, takes in every remembered range it now reaches; returns the bytes gained. */
+static uint32_t sink_pull_ooo(struct probe_flow *f) {
+  uint32_t gained = 0;
+  bool moved = true;
+  while (moved) {
+    moved = false;
+    for (unsigned i = 0; i < f->n_ooo; i++) {
+      if (SEQ_GT(f->ooo[i].start, f->rcv_nxt)) {
+        continue;
+      }
+      if (SEQ_GT(f->ooo[i].end, f->rcv_nxt)) {
+        gained += f->ooo[i].end - f->rcv_nxt;
+        f->rcv_nxt = f->ooo[i].end;
+      }
+      f->ooo[i] = f->ooo[--f->n_ooo];
+      moved = true;
+      break;
+    }
+  }
+  return gained;
+}
+
 static void listener_data(struct probe *p, struct probe_flow *f, const struct probe_seg *seg) {
   bool fin = (seg->flags & TCP_FIN) != 0;
   if (seg->len == 0 && !fin) {
@@ -225,7 +274,10 @@ static void listener_data(struct probe *p, struct probe_flow *f, const struct pr
     }
     return;
   }
-  /* Out of order, or nothing new: re-ACK the point we are at. */
+  /* Out of order, or nothing new: re-ACK the point we are at (a sink remembers the range first). */
+  if (SEQ_GT(seg->seq, f->rcv_nxt) && seg->len && p->opt.mode == PROBE_SINK && !fin) {
+    sink_note_ooo(p, f, seg->seq, end);
+  }
   if (SEQ_GT(seg->seq, f->rcv_nxt) || SEQ_LT(end, f->rcv_nxt) || (end == f->rcv_nxt && !fin)) {
     ack_now(p, f);
     return;
@@ -249,6 +301,7 @@ static void listener_data(struct probe *p, struct probe_flow *f, const struct pr
     }
   } else if (fresh) {
     f->rcv_nxt = end;
+    fresh += sink_pull_ooo(f);
     probe_note_data(p, fresh);
     if (!fin) {
       ack_now(p, f);
