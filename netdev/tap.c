@@ -28,12 +28,13 @@
 #define TUN_PATH "/dev/net/tun"
 
 /*
- * Room for the largest frame the kernel can hand us without offloads: a 65535
- * MTU, the Ethernet header and one VLAN tag. Reading into a smaller buffer would
- * silently cut the frame, so a caller whose buffer is smaller gets the frame
- * through this scratch space and an error if it does not fit.
+ * Room for the largest frame the kernel can hand us: a 65535-byte packet, the
+ * Ethernet header and one VLAN tag (TS_NETDEV_MAX_FRAME). Reading into a smaller
+ * buffer would silently cut the frame, so a caller whose buffer is smaller gets
+ * the frame through this scratch space (one more copy) and an error if it does
+ * not fit; a caller with a TS_NETDEV_MAX_FRAME buffer is read into directly.
  */
-#define TAP_SCRATCH_SIZE (65535 + 14 + 4)
+#define TAP_SCRATCH_SIZE TS_NETDEV_MAX_FRAME
 
 struct tap_dev {
     struct ts_netdev dev;

@@ -287,6 +287,18 @@ void ts_net_drive_input(struct ts_net *net, ts_time now, const uint8_t *frame, s
     pthread_mutex_unlock(&net->lock);
 }
 
+/* As ts_net_drive_input, with the device's per-frame promises (ts_netdev_receive_meta): offloaded checksums. */
+void ts_net_drive_input_meta(struct ts_net *net, ts_time now, const uint8_t *frame, size_t len,
+                             const struct ts_frame_meta *meta)
+{
+    if (!net->manual)
+        return;
+    pthread_mutex_lock(&net->lock);
+    net->manual_now = now;
+    ts_stack_input_meta(net->st, now, frame, len, meta);
+    pthread_mutex_unlock(&net->lock);
+}
+
 void ts_net_drive_poll(struct ts_net *net, ts_time now)
 {
     if (!net->manual)

@@ -118,7 +118,12 @@ ssize_t tcp_ring_append(struct ts_stack *st, struct tcp_ring *r, const uint8_t *
     size_t n = len < tcp_ring_space(r) ? len : tcp_ring_space(r);
     if (n == 0)
         return 0;
-    if (r->len + n > r->size && ring_grow(st, r, r->len + n) != 0)
+    /*
+     * Grown with room for as much again: a bulk receiver's ring drains to empty after
+     * each read and refills 64 KiB at a time, and growing to the exact need would copy
+     * the first super-segment into a bigger block on every second one.
+     */
+    if (r->len + n > r->size && ring_grow(st, r, 2 * (r->len + n)) != 0)
         return -1;
     size_t tail = (r->start + r->len) % r->size;
     size_t first = n < r->size - tail ? n : r->size - tail;

@@ -24,7 +24,7 @@
 #define TAP_FRAME_MAX (TAP_MTU + 14)
 
 static uint8_t tx_frame[65536]; /* a pbuf chain is at most 64 KiB (u16_t tot_len) */
-static uint8_t rx_frame[65550];
+static uint8_t rx_frame[65535 + 14 + 4];
 
 int lwip_tap_open(const char *name, char *err, size_t errlen)
 {

@@ -24,7 +24,12 @@
 extern "C" {
 #endif
 
-#define TS_NETDEV_MAX_FRAME 65550 /* Ethernet header + a 64 KiB payload: the receive buffer every caller provides */
+/*
+ * The receive buffer every caller provides: the largest frame a TAP can hand over (a 65535-byte IP
+ * packet, the Ethernet header and one VLAN tag). A buffer this size is read into directly; a smaller
+ * one costs the TAP a copy through its scratch space.
+ */
+#define TS_NETDEV_MAX_FRAME (65535 + 14 + 4)
 
 struct ts_netdev;
 

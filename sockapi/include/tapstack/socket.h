@@ -52,6 +52,10 @@ size_t ts_net_stop(struct ts_net *net);
 struct ts_net *ts_net_attach(struct ts_stack *st);
 void ts_net_detach(struct ts_net *net); /* closes the net's sockets; the stack stays the caller's */
 void ts_net_drive_input(struct ts_net *net, ts_time now, const uint8_t *frame, size_t len);
+/* The same, with what the device vouches for in this frame (ts_netdev_receive_meta): a driver that reads
+ * a TAP opened with offloads hands the core the kernel's checksum promise instead of completing it. */
+void ts_net_drive_input_meta(struct ts_net *net, ts_time now, const uint8_t *frame, size_t len,
+                             const struct ts_frame_meta *meta);
 void ts_net_drive_poll(struct ts_net *net, ts_time now);
 
 void ts_net_set_default(struct ts_net *net);
