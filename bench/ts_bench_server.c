@@ -360,10 +360,10 @@ static int serve_sockets(struct server *s)
     return ready;
 }
 
-static int take_frames(struct server *s, ts_time now)
+static int take_frames(struct server *s, ts_time now, int budget)
 {
     int frames = 0;
-    while (frames < FRAMES_PER_ROUND) {
+    while (frames < budget) {
         size_t len;
         ts_time when;
         struct ts_frame_meta meta;
@@ -395,9 +395,15 @@ static void wait_for_work(struct server *s, ts_time now)
 
 static void run(struct server *s)
 {
+    bool woke = false;
     while (!stop_requested) {
         ts_time now = ts_monotonic_now();
-        int frames = take_frames(s, now);
+        /*
+         * The first frame after a sleep is served at once: a request's answer goes out before
+         * the read that finds the queue empty. A busy loop takes frames in batches.
+         */
+        int frames = take_frames(s, now, woke ? 1 : FRAMES_PER_ROUND);
+        woke = false;
         ts_net_lock(s->net);
         bool due = ts_stack_next_deadline(s->st) <= now;
         ts_net_unlock(s->net);
@@ -405,8 +411,10 @@ static void run(struct server *s)
             ts_net_drive_poll(s->net, now);
         int ready = serve_sockets(s);
         step_usource(s);
-        if (frames == 0 && ready == 0)
+        if (frames == 0 && ready == 0) {
             wait_for_work(s, ts_monotonic_now());
+            woke = true;
+        }
     }
 }
 
