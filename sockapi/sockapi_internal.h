@@ -68,28 +68,29 @@ struct ts_net {
 /* Timeouts: 0 waits forever, TS_TIMEO_NONE never waits (a negative SO_RCVTIMEO, as Linux). */
 #define TS_TIMEO_NONE ((ts_time)-1)
 
+/* Fields ordered by size so a socket takes 64 bytes: one exists per connection, a hundred thousand of them. */
 struct ts_sock {
     struct ts_net *net;         /* fixed for the object's life */
     int type;                   /* SOCK_DGRAM or SOCK_STREAM */
     int protocol;               /* IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_TCP */
     enum ts_pcb_type pcb_type;
 
-    /* net lock */
-    struct ts_pcb *pcb; /* NULL once closed */
-    bool closed;
-    bool nonblocking;
-    ts_time rcvtimeo;
-    ts_time sndtimeo;
-    int pmtudisc; /* the IP_MTU_DISCOVER value last set, for getsockopt */
-    bool recvttl; /* IP_RECVTTL: ts_recvmsg hands over each datagram's TTL */
-    bool recvtos; /* IP_RECVTOS: ... and its TOS */
-    bool pktinfo; /* IP_PKTINFO: ... and the address it was sent to (RFC 1122 4.1.3.5) */
-    bool linger_on;  /* SO_LINGER l_onoff (streams) */
-    int linger_secs; /* SO_LINGER l_linger: 0 aborts on close, > 0 bounds a blocking close's wait, < 0 no bound */
-    bool shut_rd;    /* a connected datagram socket was shut for reading: a blocked receive returns 0 */
-
     /* fd-table mutex */
     unsigned refs; /* the table's reference while a descriptor names it, plus one per call in flight */
+
+    /* net lock */
+    struct ts_pcb *pcb; /* NULL once closed */
+    ts_time rcvtimeo;
+    ts_time sndtimeo;
+    int pmtudisc;    /* the IP_MTU_DISCOVER value last set, for getsockopt */
+    int linger_secs; /* SO_LINGER l_linger: 0 aborts on close, > 0 bounds a blocking close's wait, < 0 no bound */
+    bool closed;
+    bool nonblocking;
+    bool recvttl;   /* IP_RECVTTL: ts_recvmsg hands over each datagram's TTL */
+    bool recvtos;   /* IP_RECVTOS: ... and its TOS */
+    bool pktinfo;   /* IP_PKTINFO: ... and the address it was sent to (RFC 1122 4.1.3.5) */
+    bool linger_on; /* SO_LINGER l_onoff (streams) */
+    bool shut_rd;   /* a connected datagram socket was shut for reading: a blocked receive returns 0 */
 };
 
 /* ---- net.c ---- */

@@ -92,22 +92,34 @@ struct ts_pcb {
     uint8_t tos;         /* IP_TOS */
     size_t rcvbuf;
     size_t sndbuf;
-    struct pbuf_queue rxq; /* received datagrams; ->peer_addr/peer_port hold the source */
-    size_t rxq_charge;     /* bytes charged against rcvbuf */
     int pending_error;     /* positive errno, 0 if none */
     enum pcb_hashed hashed; /* which table tuple_next links it into (pcb_table.c) */
     ts_pcb_event_fn event_fn;
     void *event_ctx;
 
+    /*
+     * What only one kind of pcb uses shares its room: a datagram socket's queue, or a TCP
+     * listener's queues (a TCP pcb is never a datagram socket). Every use checks the type
+     * (or `listening`) first; 40 bytes less for each of a hundred thousand connections.
+     */
+    union {
+        struct {                   /* UDP and ICMP sockets */
+            struct pbuf_queue rxq; /* received datagrams; ->peer_addr/peer_port hold the source */
+            size_t rxq_charge;     /* bytes charged against rcvbuf */
+        };
+        struct {                        /* a listening TCP pcb */
+            struct ts_pcb *accept_head; /* established, unaccepted children */
+            struct ts_pcb *accept_tail;
+            unsigned backlog;
+            unsigned accept_count;
+            unsigned syn_count;         /* children still in SYN-RECEIVED */
+        };
+    };
+
     /* TCP (tcp.h) */
     struct tcp_conn *tcp;       /* the connection; NULL for a listener or a pcb never connected */
-    bool listening;
-    unsigned backlog;
-    struct ts_pcb *accept_head; /* a listener's established, unaccepted children */
-    struct ts_pcb *accept_tail;
     struct ts_pcb *accept_next; /* link in the listener's accept queue */
-    unsigned accept_count;
-    unsigned syn_count;         /* children still in SYN-RECEIVED */
+    bool listening;
     bool ever_connected;
     enum ts_tcp_congestion congestion;
     bool nodelay;

@@ -93,7 +93,8 @@ void pcb_destroy(struct ts_pcb *pcb)
         st->pcbs = pcb->next;
     if (pcb->next != NULL)
         pcb->next->prev = pcb->prev;
-    pbuf_queue_clear(st, &pcb->rxq);
+    if (pcb->type != TS_PCB_TCP)
+        pbuf_queue_clear(st, &pcb->rxq);
     st->pcb_count--;
     st->mem_in_use -= sizeof *pcb;
     st->counters.sock.closed++;
@@ -415,6 +416,8 @@ int ts_pcb_getopt(const struct ts_pcb *pcb, enum ts_pcb_option opt, int *value)
 
 int ts_pcb_peek_info(const struct ts_pcb *pcb, struct ts_dgram_info *info)
 {
+    if (pcb->type == TS_PCB_TCP)
+        return -EAGAIN; /* a stream has no datagrams (and a listener's queue shares this room) */
     const struct ts_pbuf *pb = pcb->rxq.head;
     if (pb == NULL)
         return -EAGAIN;
@@ -429,5 +432,7 @@ int ts_pcb_peek_info(const struct ts_pcb *pcb, struct ts_dgram_info *info)
 
 ssize_t ts_pcb_next_size(const struct ts_pcb *pcb)
 {
+    if (pcb->type == TS_PCB_TCP)
+        return -EAGAIN;
     return pcb->rxq.head != NULL ? (ssize_t)pcb->rxq.head->len : -EAGAIN;
 }

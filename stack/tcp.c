@@ -55,8 +55,8 @@ struct tcp_conn *tcp_conn_new(struct ts_pcb *pcb)
     st->mem_in_use += sizeof *c;
     c->pcb = pcb;
     c->state = TS_TCP_CLOSED;
-    c->snd.cap = pcb->sndbuf;
-    c->rcv.cap = pcb->rcvbuf;
+    c->snd.cap = tcp_ring_cap_for(pcb->sndbuf);
+    c->rcv.cap = tcp_ring_cap_for(pcb->rcvbuf);
     c->rto = st->cfg.timing.tcp_rto_initial;
     c->rto_at = c->delack_at = c->persist_at = c->keepalive_at = c->timewait_at = TS_TIME_NEVER;
     c->rcv_mss = tcp_mss_for_link(st);
@@ -395,7 +395,7 @@ void tcp_user_close(struct ts_pcb *pcb, ts_time now)
     /* RFC 2525 2.17: closing with unread data loses it; say so with a reset instead of a FIN. */
     if (c->rcv.len > 0 && c->state != TS_TCP_TIME_WAIT) {
         TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
-                 "RFC 2525 2.17: CLOSE with %zu unread bytes, resetting instead of a FIN", c->rcv.len);
+                 "RFC 2525 2.17: CLOSE with %zu unread bytes, resetting instead of a FIN", (size_t)c->rcv.len);
         ts_pcb_abort(pcb, now);
         return;
     }
@@ -611,8 +611,8 @@ int tcp_apply_buffer_size(struct ts_pcb *pcb)
         return 0;
     /* A ring that holds bytes keeps its size until it drains; an empty one takes the new size now. */
     if (c->snd.data == NULL)
-        c->snd.cap = pcb->sndbuf;
+        c->snd.cap = tcp_ring_cap_for(pcb->sndbuf);
     if (c->rcv.data == NULL && c->state == TS_TCP_CLOSED)
-        c->rcv.cap = pcb->rcvbuf;
+        c->rcv.cap = tcp_ring_cap_for(pcb->rcvbuf);
     return 0;
 }

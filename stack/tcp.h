@@ -30,13 +30,22 @@
 #include "wire/tcp.h"
 
 /* A byte ring: the send buffer (bytes from SND.UNA on) and the receive buffer (bytes not yet read). */
+/* 32-bit sizes: a buffer is at most 1 GiB (tcp_ring_cap_for), the most a scaled window can offer. */
 struct tcp_ring {
-    uint8_t *data; /* allocated when the first byte arrives, given back when it drains */
-    size_t cap;    /* the buffer size the socket asked for: what windows are computed from */
-    size_t size;   /* bytes allocated: grows with the bytes held (2 KiB, 4 KiB, ...) up to cap */
-    size_t start;  /* index of the first byte */
-    size_t len;    /* bytes held */
+    uint8_t *data;  /* allocated when the first byte arrives, given back when it drains */
+    uint32_t cap;   /* the buffer size the socket asked for: what windows are computed from */
+    uint32_t size;  /* bytes allocated: grows with the bytes held (2 KiB, 4 KiB, ...) up to cap */
+    uint32_t start; /* index of the first byte */
+    uint32_t len;   /* bytes held */
 };
+
+/* RFC 7323 2.3: a window scaled by at most 14 covers 1 GiB; a larger buffer could never be offered. */
+#define TCP_RING_CAP_MAX (1u << 30)
+
+static inline uint32_t tcp_ring_cap_for(size_t bytes)
+{
+    return bytes > TCP_RING_CAP_MAX ? TCP_RING_CAP_MAX : (uint32_t)bytes;
+}
 
 /* A received segment's essentials, parsed once and passed down (no file-static "current segment"). */
 struct tcp_segment {
