@@ -141,7 +141,7 @@ class Runner:
         self.secs = 0.5 if q else 2.0
         self.holds = [1000] if q else [1000, 10000, 100000]
         self.hold_secs = {1000: 10, 10000: 30, 100000: 60}
-        self.rr_held_secs = 0.3 if q else 1.0
+        self.rr_held_secs = 0.3 if q else 2.0
         self.logdir = os.path.join(args.out, "logs")
         os.makedirs(self.logdir, exist_ok=True)
 

@@ -30,6 +30,8 @@ static pthread_cond_t table_idle = PTHREAD_COND_INITIALIZER; /* a net's live_soc
 static struct ts_sock **table;
 static size_t table_size;
 static size_t table_used;
+/* Every slot below this one is taken: the search for the lowest free one starts here, not at 0. */
+static size_t lowest_maybe_free;
 static struct ts_net *default_net;
 /*
  * The mark of a descriptor accept has reserved but not filled yet. Only its
@@ -88,12 +90,22 @@ static int take_lowest_slot(struct ts_sock *sock)
     int rc = grow_table();
     if (rc < 0)
         return rc;
-    size_t fd = 0;
+    size_t fd = lowest_maybe_free;
     while (table[fd] != NULL)
         fd++;
     table[fd] = sock;
     table_used++;
+    lowest_maybe_free = fd + 1;
     return (int)fd;
+}
+
+/* Empties a slot and keeps the search hint below it. table_lock held. */
+static void free_slot(size_t fd)
+{
+    table[fd] = NULL;
+    table_used--;
+    if (fd < lowest_maybe_free)
+        lowest_maybe_free = fd;
 }
 
 int ts_fd_publish(struct ts_sock *sock)
@@ -115,10 +127,8 @@ int ts_fd_reserve(void)
 /* Frees a reserved slot. table_lock held. */
 static void drop_reservation(int fd)
 {
-    if (fd >= 0 && (size_t)fd < table_size && table[fd] == &fd_reserved) {
-        table[fd] = NULL;
-        table_used--;
-    }
+    if (fd >= 0 && (size_t)fd < table_size && table[fd] == &fd_reserved)
+        free_slot((size_t)fd);
 }
 
 int ts_fd_fill(int fd, struct ts_sock *sock)
@@ -181,8 +191,7 @@ struct ts_sock *ts_fd_unpublish(int fd)
     struct ts_sock *sock = NULL;
     if ((size_t)fd < table_size && table[fd] != NULL && table[fd] != &fd_reserved) {
         sock = table[fd];
-        table[fd] = NULL;
-        table_used--;
+        free_slot((size_t)fd);
     }
     pthread_mutex_unlock(&table_lock);
     return sock;
@@ -205,8 +214,7 @@ struct ts_sock *ts_fd_take_next(struct ts_net *net, size_t *cursor)
     for (; *cursor < table_size; (*cursor)++) {
         if (table[*cursor] != NULL && table[*cursor]->net == net) {
             sock = table[*cursor];
-            table[*cursor] = NULL;
-            table_used--;
+            free_slot(*cursor);
             break;
         }
     }
