@@ -134,3 +134,29 @@ Test(sockapi_manual, attach_makes_the_first_net_the_default)
     cr_assert_eq(ts_socket(AF_INET, SOCK_DGRAM, 0), -1);
     cr_assert_eq(errno, ENETDOWN);
 }
+
+Test(sockapi_manual, a_new_descriptor_is_always_the_lowest_free_one_wherever_the_gap_is)
+{
+    enum { N = 200 };
+    int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = ts_socket_on(mp.net_a, AF_INET, SOCK_DGRAM, 0);
+        cr_assert_geq(fds[i], 0);
+        cr_assert(i == 0 || fds[i] > fds[i - 1], "handed out in increasing order");
+    }
+    /* Gaps high, then low, then in the middle: each new socket takes the lowest one left. */
+    cr_assert_eq(ts_close(fds[150]), 0);
+    cr_assert_eq(ts_close(fds[3]), 0);
+    cr_assert_eq(ts_close(fds[77]), 0);
+    int a = ts_socket_on(mp.net_a, AF_INET, SOCK_DGRAM, 0);
+    int b = ts_socket_on(mp.net_a, AF_INET, SOCK_DGRAM, 0);
+    int c = ts_socket_on(mp.net_a, AF_INET, SOCK_DGRAM, 0);
+    int d = ts_socket_on(mp.net_a, AF_INET, SOCK_DGRAM, 0);
+    cr_assert_eq(a, fds[3]);
+    cr_assert_eq(b, fds[77]);
+    cr_assert_eq(c, fds[150]);
+    cr_assert_gt(d, fds[N - 1], "no gap left: past the highest");
+    cr_assert_eq(ts_close(d), 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(ts_close(fds[i]), 0);
+}
