@@ -96,6 +96,13 @@ static int link_transmit_meta(void *ctx, ts_time now, const uint8_t *frame, size
     return ts_netdev_transmit_meta(ctx, now, frame, len, meta);
 }
 
+static int link_transmit_gather(void *ctx, ts_time now, const struct ts_frame_part *parts, unsigned nparts,
+                                const struct ts_frame_meta *meta)
+{
+    struct ts_netdev *dev = ctx;
+    return dev->ops->transmit_gather(dev, now, parts, nparts, meta);
+}
+
 struct ts_link ts_netdev_link(struct ts_netdev *dev)
 {
     struct ts_link link = {
@@ -108,6 +115,11 @@ struct ts_link ts_netdev_link(struct ts_netdev *dev)
         link.offloads = dev->offloads;
         link.tso_max = dev->tso_max;
         link.transmit_meta = link_transmit_meta;
+        /* Gathering only from a device that implements it, and only with its checksum offload. */
+        if (dev->ops->transmit_gather && (dev->offloads & TS_LINK_TX_CSUM))
+            link.transmit_gather = link_transmit_gather;
+        else
+            link.offloads &= ~TS_LINK_TX_GATHER;
     }
     return link;
 }

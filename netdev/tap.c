@@ -78,18 +78,29 @@ static int tap_vnet_header(const uint8_t *frame, size_t len, const struct ts_fra
     return 0;
 }
 
-static int tap_write(struct tap_dev *tap, const uint8_t *frame, size_t len, const struct ts_frame_meta *meta)
+/*
+ * Writes one frame given in parts (the first holds every header up to the TCP header's end when
+ * meta asks for TSO); a frame in one piece is one part. One writev: the kernel copies each byte once.
+ */
+static int tap_write_parts(struct tap_dev *tap, const struct ts_frame_part *parts, unsigned nparts,
+                           const struct ts_frame_meta *meta)
 {
     struct virtio_net_hdr vh;
-    struct iovec iov[2];
-    size_t want = len;
+    struct iovec iov[1 + TS_FRAME_PARTS_MAX];
+    size_t len = 0;
     int iovcnt = 0;
     ssize_t n;
 
+    if (nparts == 0 || nparts > TS_FRAME_PARTS_MAX)
+        return -EINVAL;
+    for (unsigned k = 0; k < nparts; k++)
+        len += parts[k].len;
+    size_t want = len;
     if (len > TAP_SCRATCH_SIZE)
         return -EMSGSIZE;
     if (tap->vnet_hdr) {
-        int rc = tap_vnet_header(frame, len, meta, &vh);
+        /* The offsets the header needs lie in the first part (checked against it, not the whole). */
+        int rc = tap_vnet_header(parts[0].data, nparts == 1 ? len : parts[0].len, meta, &vh);
         if (rc < 0)
             return rc;
         iov[iovcnt++] = (struct iovec){.iov_base = &vh, .iov_len = sizeof vh};
@@ -97,7 +108,8 @@ static int tap_write(struct tap_dev *tap, const uint8_t *frame, size_t len, cons
     } else if (meta && (meta->flags != 0 || meta->gso_size != 0)) {
         return -EOPNOTSUPP;
     }
-    iov[iovcnt++] = (struct iovec){.iov_base = (void *)frame, .iov_len = len};
+    for (unsigned k = 0; k < nparts; k++)
+        iov[iovcnt++] = (struct iovec){.iov_base = (void *)parts[k].data, .iov_len = parts[k].len};
     /*
      * A full queue (EAGAIN) is reported, not waited out: the runtime must never
      * block here, and a lost Ethernet frame is something the protocols handle.
@@ -108,6 +120,12 @@ static int tap_write(struct tap_dev *tap, const uint8_t *frame, size_t len, cons
     if (n < 0)
         return -errno;
     return (size_t)n == want ? 0 : -EIO;
+}
+
+static int tap_write(struct tap_dev *tap, const uint8_t *frame, size_t len, const struct ts_frame_meta *meta)
+{
+    struct ts_frame_part whole = {frame, len};
+    return tap_write_parts(tap, &whole, 1, meta);
 }
 
 static int tap_transmit(struct ts_netdev *dev, ts_time now, const uint8_t *frame, size_t len)
@@ -121,6 +139,13 @@ static int tap_transmit_meta(struct ts_netdev *dev, ts_time now, const uint8_t *
 {
     (void)now;
     return tap_write(tap_of(dev), frame, len, meta);
+}
+
+static int tap_transmit_gather(struct ts_netdev *dev, ts_time now, const struct ts_frame_part *parts, unsigned nparts,
+                               const struct ts_frame_meta *meta)
+{
+    (void)now;
+    return tap_write_parts(tap_of(dev), parts, nparts, meta);
 }
 
 /* What the kernel's header promises, as the core understands it; a header it cannot vouch for promises nothing. */
@@ -249,6 +274,7 @@ static const struct ts_netdev_ops tap_ops = {
     .poll = NULL,
     .destroy = tap_destroy,
     .transmit_meta = tap_transmit_meta,
+    .transmit_gather = tap_transmit_gather,
     .receive_meta = tap_receive_meta,
 };
 
@@ -376,10 +402,11 @@ static uint32_t tap_enable_offloads(int fd)
 
     if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_len) < 0)
         return 0;
+    /* With the kernel summing what we write, a frame can also be written in parts (writev). */
     if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) == 0)
-        return TS_LINK_TX_CSUM | TS_LINK_TSO4;
+        return TS_LINK_TX_CSUM | TS_LINK_TSO4 | TS_LINK_TX_GATHER;
     if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0)
-        return TS_LINK_TX_CSUM;
+        return TS_LINK_TX_CSUM | TS_LINK_TX_GATHER;
     (void)ioctl(fd, TUNSETOFFLOAD, 0);
     return 0;
 }

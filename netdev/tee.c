@@ -199,7 +199,8 @@ struct ts_netdev *ts_tee_wrap(struct ts_netdev *inner, const char *pcap_path, ch
     tee->dev.mtu = inner->mtu;
     memcpy(tee->dev.mac, inner->mac, sizeof tee->dev.mac);
     tee->dev.has_mac = inner->has_mac;
-    tee->dev.offloads = inner->ops->transmit_meta ? inner->offloads : 0;
+    /* The capture records each frame in one piece, so the tee takes frames whole (no gathering). */
+    tee->dev.offloads = inner->ops->transmit_meta ? inner->offloads & ~TS_LINK_TX_GATHER : 0;
     tee->dev.tso_max = inner->tso_max;
     tee->inner = inner;
     tee->epoch_offset = realtime_offset();

@@ -246,6 +246,9 @@ static int arp_enqueue(struct ts_stack *st, ts_time now, struct arp_entry *e, st
         pbuf_free(st, pb);
         return -ENOBUFS;
     }
+    pb = pbuf_own_data(st, pb); /* it waits for the answer: the bytes it refers to may move meanwhile */
+    if (pb == NULL)
+        return -ENOBUFS;
     pbuf_queue_push(&e->pending, pb);
     st->arp_queued_total++;
     if (st->arp_queued_total > st->arp_queued_high_water)

@@ -63,14 +63,21 @@ static int eth_transmit(struct ts_stack *st, ts_time now, const struct ts_pbuf *
         .csum_offset = pb->tx_csum_offset,
         .gso_size = pb->tx_gso_size,
     };
-    return st->link.transmit_meta(st->link.ctx, now, pb->data, pb->len, &meta);
+    if (pb->ext_len[0] == 0)
+        return st->link.transmit_meta(st->link.ctx, now, pb->data, pb->len, &meta);
+    /* The headers from the packet, the data from the send ring (TS_LINK_TX_GATHER). */
+    struct ts_frame_part parts[TS_FRAME_PARTS_MAX] = {{pb->data, pb->len}};
+    unsigned nparts = 1;
+    for (int k = 0; k < 2 && pb->ext_len[k] > 0; k++)
+        parts[nparts++] = (struct ts_frame_part){pb->ext[k], pb->ext_len[k]};
+    return st->link.transmit_gather(st->link.ctx, now, parts, nparts, &meta);
 }
 
 void eth_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const uint8_t dst[6], uint16_t ethertype)
 {
     char dst_text[18], src_text[18];
-    if (pb->len > st->link.mtu && pb->tx_gso_size == 0) {
-        TS_DROP(st, now, TS_TRACE_ETH, eth, drop_tx_too_big, "%zu bytes exceed the MTU %zu", pb->len,
+    if (pbuf_wire_len(pb) > st->link.mtu && pb->tx_gso_size == 0) {
+        TS_DROP(st, now, TS_TRACE_ETH, eth, drop_tx_too_big, "%zu bytes exceed the MTU %zu", pbuf_wire_len(pb),
                 st->link.mtu);
         pbuf_free(st, pb);
         return;
@@ -80,13 +87,13 @@ void eth_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const uint
     memcpy(eth.src, st->cfg.mac, ETH_ADDR_LEN);
     eth_emit(&eth, pbuf_push(pb, ETH_HDR_LEN));
     TS_TRACE(st, now, TS_TRACE_ETH, TS_TRACE_TX, "tx %s > %s type 0x%04x len %zu", mac_format(eth.src, src_text),
-             mac_format(eth.dst, dst_text), ethertype, pb->len);
+             mac_format(eth.dst, dst_text), ethertype, pbuf_wire_len(pb));
     int err = eth_transmit(st, now, pb);
     if (err != 0) {
         TS_DROP(st, now, TS_TRACE_ETH, eth, drop_tx_link, "the device refused the frame (errno %d)", -err);
     } else {
         st->counters.eth.tx_frames++;
-        st->counters.eth.tx_bytes += pb->len;
+        st->counters.eth.tx_bytes += pbuf_wire_len(pb);
     }
     pbuf_free(st, pb);
 }

@@ -53,7 +53,7 @@ static void ipv4_fill_header(struct ts_stack *st, ts_time now, struct ts_pbuf *p
     struct ipv4_hdr h = {
         .ihl = IPV4_MIN_HDR_LEN,
         .tos = out->tos,
-        .total_len = (uint16_t)(pb->len + IPV4_MIN_HDR_LEN),
+        .total_len = (uint16_t)(pbuf_wire_len(pb) + IPV4_MIN_HDR_LEN),
         .id = id,
         .dont_fragment = out->dont_fragment,
         .more_fragments = more,
@@ -74,6 +74,9 @@ static void ipv4_fill_header(struct ts_stack *st, ts_time now, struct ts_pbuf *p
 static int ipv4_fragment(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const struct ipv4_out *out,
                          uint16_t id, ts_ipv4_addr next_hop)
 {
+    pb = pbuf_own_data(st, pb); /* the fragments are cut from the packet's own bytes */
+    if (pb == NULL)
+        return -ENOBUFS;
     size_t chunk = ((st->link.mtu - IPV4_MIN_HDR_LEN) / 8) * 8;
     size_t total = pb->len;
     int result = 0;
@@ -99,7 +102,8 @@ static int ipv4_fragment(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, c
 int ipv4_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const struct ipv4_out *out)
 {
     char dst[16];
-    if (pb->len + IPV4_MIN_HDR_LEN > IPV4_MAX_DATAGRAM) {
+    size_t wire_len = pbuf_wire_len(pb);
+    if (wire_len + IPV4_MIN_HDR_LEN > IPV4_MAX_DATAGRAM) {
         pbuf_free(st, pb);
         return -EMSGSIZE;
     }
@@ -107,6 +111,9 @@ int ipv4_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const stru
     uint16_t id = ipv4_next_id(st, out->dst, out->protocol);
     if (ipv4_is_local(st, out->dst)) {
         ipv4_fill_header(st, now, pb, out, id, 0, false);
+        pb = pbuf_own_data(st, pb); /* delivered later, when the bytes it refers to may have moved */
+        if (pb == NULL)
+            return -ENOBUFS;
         st->counters.ip.loopback++;
         pbuf_queue_push(&st->loopback, pb);
         return 0;
@@ -118,11 +125,11 @@ int ipv4_output(struct ts_stack *st, ts_time now, struct ts_pbuf *pb, const stru
         return -ENETUNREACH;
     }
     /* A TSO super-segment is cut to the MTU by the device (the link advertised it). */
-    if (pb->len + IPV4_MIN_HDR_LEN > st->link.mtu && pb->tx_gso_size == 0) {
+    if (wire_len + IPV4_MIN_HDR_LEN > st->link.mtu && pb->tx_gso_size == 0) {
         if (out->dont_fragment) {
             TS_DROP(st, now, TS_TRACE_IP, ip, drop_tx_too_big, "%zu bytes with DF exceed the MTU %zu (RFC 791: DF "
                     "forbids fragmenting)",
-                    pb->len + IPV4_MIN_HDR_LEN, st->link.mtu);
+                    wire_len + IPV4_MIN_HDR_LEN, st->link.mtu);
             pbuf_free(st, pb);
             return -EMSGSIZE;
         }

@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -73,10 +74,46 @@ struct ts_pbuf *pbuf_alloc_pooled(struct ts_stack *st, size_t headroom, size_t l
     pb->tx_csum_partial = false;
     pb->tx_csum_offset = 0;
     pb->tx_gso_size = 0;
+    pb->ext[0] = pb->ext[1] = NULL;
+    pb->ext_len[0] = pb->ext_len[1] = 0;
     st->pbufs_in_use++;
     st->counters.mem.pbuf_allocs++;
     mem_note_high_water(st);
     return pb;
+}
+
+struct ts_pbuf *pbuf_own_data(struct ts_stack *st, struct ts_pbuf *pb)
+{
+    if (pb->ext_len[0] == 0 && pb->ext_len[1] == 0)
+        return pb;
+    size_t wire = pbuf_wire_len(pb);
+    /* A gathered packet is a TCP segment, often a super-segment: the large class, as TCP would have asked. */
+    struct ts_pbuf *copy = pbuf_alloc_pooled(st, pbuf_headroom(pb), wire, true);
+    if (copy == NULL) {
+        pbuf_free(st, pb);
+        return NULL;
+    }
+    uint8_t *at = copy->data;
+    memcpy(at, pb->data, pb->len);
+    at += pb->len;
+    for (int k = 0; k < 2; k++) {
+        if (pb->ext_len[k] > 0)
+            memcpy(at, pb->ext[k], pb->ext_len[k]);
+        at += pb->ext_len[k];
+    }
+    copy->peer_addr = pb->peer_addr;
+    copy->peer_port = pb->peer_port;
+    copy->ttl = pb->ttl;
+    copy->tos = pb->tos;
+    copy->local_addr = pb->local_addr;
+    copy->fin = pb->fin;
+    copy->offset = pb->offset;
+    copy->owner_id = pb->owner_id;
+    copy->tx_csum_partial = pb->tx_csum_partial;
+    copy->tx_csum_offset = pb->tx_csum_offset;
+    copy->tx_gso_size = pb->tx_gso_size;
+    pbuf_free(st, pb);
+    return copy;
 }
 
 void pbuf_free(struct ts_stack *st, struct ts_pbuf *pb)

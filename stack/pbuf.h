@@ -40,6 +40,13 @@ struct ts_pbuf {
     bool tx_csum_partial;  /* the transport checksum field holds the pseudo-header sum only */
     uint8_t tx_csum_offset; /* where that field sits from the transport header */
     uint16_t tx_gso_size;  /* a TSO super-segment: payload bytes per segment; 0 = an ordinary packet */
+    /*
+     * Outgoing TCP data left where it lies (a link with TS_LINK_TX_GATHER): bytes that follow
+     * data[0..len) on the wire, in the send ring. Only valid inside the call that built the packet:
+     * anything that keeps the packet longer (the ARP queue, loopback) calls pbuf_own_data first.
+     */
+    const uint8_t *ext[2];
+    uint32_t ext_len[2];
     uint8_t storage[];
 };
 
@@ -50,6 +57,16 @@ struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len);
 /* The same; with large_class, a buffer beyond the MTU comes from (and returns to) a small pool of 64 KiB ones. */
 struct ts_pbuf *pbuf_alloc_pooled(struct ts_stack *st, size_t headroom, size_t len, bool large_class);
 void pbuf_free(struct ts_stack *st, struct ts_pbuf *pb);
+/* The packet's length on the wire: its own bytes and those it refers to (ext). */
+static inline size_t pbuf_wire_len(const struct ts_pbuf *pb)
+{
+    return pb->len + pb->ext_len[0] + pb->ext_len[1];
+}
+/*
+ * A packet that owns all its bytes: pb itself if it refers to none, else a copy (pb is freed either
+ * way). NULL, with pb freed and the loss counted, if memory runs out.
+ */
+struct ts_pbuf *pbuf_own_data(struct ts_stack *st, struct ts_pbuf *pb);
 /* Frees a whole singly linked chain. */
 void pbuf_free_chain(struct ts_stack *st, struct ts_pbuf *head);
 /* Moves data back by n bytes (prepending a header); returns the new start. The headroom must suffice. */

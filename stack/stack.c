@@ -63,6 +63,9 @@ static bool config_is_valid(const struct ts_stack_config *cfg, const struct ts_l
         return false;
     if ((link->offloads & TS_LINK_TSO4) && (!(link->offloads & TS_LINK_TX_CSUM) || link->tso_max <= link->mtu))
         return false;
+    /* Gathering is used only with the device summing (the core never sums data it does not copy). */
+    if ((link->offloads & TS_LINK_TX_GATHER) && (!(link->offloads & TS_LINK_TX_CSUM) || link->transmit_gather == NULL))
+        return false;
     if (cfg->prefix_len > 32 || cfg->limits.arp_cache_entries == 0 || cfg->limits.reasm_max_datagrams == 0)
         return false;
     return true;

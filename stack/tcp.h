@@ -238,6 +238,9 @@ size_t tcp_ring_space(const struct tcp_ring *r);
 ssize_t tcp_ring_append(struct ts_stack *st, struct tcp_ring *r, const uint8_t *data, size_t len);
 /* Copies len bytes starting offset bytes after the start, without consuming. */
 void tcp_ring_copy_out(const struct tcp_ring *r, size_t offset, uint8_t *out, size_t len);
+/* Where those len bytes lie, without copying: one span, or two when the ring wraps. Returns how many. */
+unsigned tcp_ring_spans(const struct tcp_ring *r, size_t offset, size_t len, const uint8_t *span[2],
+                        uint32_t span_len[2]);
 void tcp_ring_consume(struct ts_stack *st, struct tcp_ring *r, size_t len);
 void tcp_ring_free(struct ts_stack *st, struct tcp_ring *r);
 /* Queues an out-of-order segment (bounded per connection); false if it does not fit. */

@@ -143,6 +143,24 @@ void tcp_ring_copy_out(const struct tcp_ring *r, size_t offset, uint8_t *out, si
     memcpy(out + first, r->data, len - first);
 }
 
+unsigned tcp_ring_spans(const struct tcp_ring *r, size_t offset, size_t len, const uint8_t *span[2],
+                        uint32_t span_len[2])
+{
+    span[0] = span[1] = NULL;
+    span_len[0] = span_len[1] = 0;
+    if (len == 0)
+        return 0;
+    size_t from = (r->start + offset) % r->size;
+    size_t first = len < r->size - from ? len : r->size - from;
+    span[0] = r->data + from;
+    span_len[0] = (uint32_t)first;
+    if (first == len)
+        return 1;
+    span[1] = r->data;
+    span_len[1] = (uint32_t)(len - first);
+    return 2;
+}
+
 void tcp_ring_free(struct ts_stack *st, struct tcp_ring *r)
 {
     if (r->data != NULL)

@@ -107,10 +107,16 @@ static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *
     size_t opt_len = tcp_options_len(&h.opt);
     uint32_t room = tcp_segment_room(c);
     bool super_segment = data_len > room;
-    struct ts_pbuf *pb = pbuf_alloc_pooled(st, PBUF_HEADROOM, TCP_MIN_HDR_LEN + opt_len + data_len, super_segment);
+    /* A link that sums and gathers takes the data from the send ring as it lies: one copy fewer. */
+    bool gather = data_len > 0 && tcp_link_offloads(st, c, TS_LINK_TX_CSUM | TS_LINK_TX_GATHER);
+    size_t inline_len = gather ? 0 : data_len;
+    struct ts_pbuf *pb =
+        pbuf_alloc_pooled(st, PBUF_HEADROOM, TCP_MIN_HDR_LEN + opt_len + inline_len, super_segment && !gather);
     if (pb == NULL)
         return;
-    if (data_len > 0)
+    if (gather)
+        tcp_ring_spans(&c->snd, seq - c->snd_una, data_len, pb->ext, pb->ext_len);
+    else if (data_len > 0)
         tcp_ring_copy_out(&c->snd, seq - c->snd_una, pb->data + TCP_MIN_HDR_LEN + opt_len, data_len);
     if (tcp_link_offloads(st, c, TS_LINK_TX_CSUM)) {
         tcp_emit_partial(&h, pb->data, data_len, st->cfg.addr, c->pcb->remote.addr);

@@ -43,6 +43,25 @@ static int fx_transmit_meta(void *ctx, ts_time now, const uint8_t *frame, size_t
     return rc;
 }
 
+/* A gathering device: the parts are written back to back, as writev does; the frame is then recorded as one. */
+static int fx_transmit_gather(void *ctx, ts_time now, const struct ts_frame_part *parts, unsigned nparts,
+                              const struct ts_frame_meta *meta)
+{
+    struct fx *f = ctx;
+    static uint8_t joined[sizeof(((struct fx_frame *)0)->data)];
+    size_t len = 0;
+    cr_assert_gt(nparts, 1, "a gathered frame has its headers and its data apart");
+    cr_assert_leq(nparts, TS_FRAME_PARTS_MAX);
+    for (unsigned k = 0; k < nparts; k++) {
+        cr_assert_leq(len + parts[k].len, sizeof joined);
+        memcpy(joined + len, parts[k].data, parts[k].len);
+        len += parts[k].len;
+    }
+    f->gathered_frames++;
+    f->gathered_parts += nparts;
+    return fx_transmit_meta(ctx, now, joined, len, meta);
+}
+
 void fx_default_config(struct ts_stack_config *cfg)
 {
     ts_stack_config_init(cfg);
@@ -72,6 +91,8 @@ void fx_init_offload(struct fx *f, const struct ts_stack_config *cfg, uint32_t o
         link.offloads = offloads;
         link.tso_max = tso_max;
         link.transmit_meta = fx_transmit_meta;
+        if (offloads & TS_LINK_TX_GATHER)
+            link.transmit_gather = fx_transmit_gather;
     }
     f->st = ts_stack_new(&f->cfg, &link);
     cr_assert_not_null(f->st, "ts_stack_new failed");

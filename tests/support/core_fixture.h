@@ -35,12 +35,15 @@ struct fx {
     struct fx_frame *sent; /* FX_MAX_FRAMES frames, in order */
     size_t sent_count;
     size_t sent_dropped;   /* beyond FX_MAX_FRAMES */
+    size_t gathered_frames; /* frames the stack handed over in parts (TS_LINK_TX_GATHER) */
+    size_t gathered_parts;
     struct ts_stack_config cfg;
 };
 
 /* Creates the stack with cfg (or the defaults above if cfg is NULL); the peer is NOT in its ARP table. */
 void fx_init(struct fx *f, const struct ts_stack_config *cfg);
-/* The same over a link that advertises offloads (TS_LINK_*); its transmit_meta records each frame's meta. */
+/* The same over a link that advertises offloads (TS_LINK_*); its transmit_meta records each frame's meta
+ * (and with TS_LINK_TX_GATHER, its transmit_gather joins the parts and records the frame the same way). */
 void fx_init_offload(struct fx *f, const struct ts_stack_config *cfg, uint32_t offloads, size_t tso_max);
 /* The default configuration, for tests that tweak one field. */
 void fx_default_config(struct ts_stack_config *cfg);

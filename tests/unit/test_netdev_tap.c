@@ -330,11 +330,11 @@ static int body_offloads_are_granted_and_can_be_refused(char *msg, size_t msglen
 
     if (!dev)
         return fail(msg, msglen, "ts_tap_open_offload(on): %s", err);
-    if (dev->offloads != (TS_LINK_TX_CSUM | TS_LINK_TSO4) || dev->tso_max < 60000)
+    if (dev->offloads != (TS_LINK_TX_CSUM | TS_LINK_TSO4 | TS_LINK_TX_GATHER) || dev->tso_max < 60000)
         return fail(msg, msglen, "offloads 0x%x tso_max %zu: this kernel grants checksum offload and TSO4",
                     (unsigned)dev->offloads, dev->tso_max);
     struct ts_link link = ts_netdev_link(dev);
-    if (link.offloads != dev->offloads || link.transmit_meta == NULL)
+    if (link.offloads != dev->offloads || link.transmit_meta == NULL || link.transmit_gather == NULL)
         return fail(msg, msglen, "the link must advertise the device's offloads");
     ts_netdev_destroy(dev);
     dev = ts_tap_open_offload(TAP_NAME, false, err, sizeof err);

@@ -271,3 +271,82 @@ Test(offload, nagle_holds_a_super_segments_short_tail_while_data_is_in_flight)
     cr_assert_eq(fr->meta.gso_size, 1448);
     tp_fini(&t);
 }
+
+/* ---- gathering: TCP data handed to the link where it lies in the send ring ---------------- */
+
+Test(offload, gathered_segments_carry_the_applications_bytes_even_where_the_send_ring_wraps)
+{
+    tp_init_offload(&t, NULL, TS_LINK_TX_CSUM | TS_LINK_TX_GATHER, 0);
+    open_connection();
+    enum { TOTAL = 200000, CHUNK = 7000 };
+    static uint8_t data[TOTAL];
+    tp_pattern(data, TOTAL, 7);
+    uint32_t base = t.stack_nxt; /* the sequence number of the first data byte */
+    size_t queued = 0, checked = 0;
+    uint32_t highest = base;
+    for (int round = 0; round < 2000 && checked < TOTAL; round++) {
+        if (queued < TOTAL) {
+            ssize_t n = ts_pcb_send(t.pcb, t.now, data + queued, TOTAL - queued < CHUNK ? TOTAL - queued : CHUNK);
+            if (n > 0)
+                queued += (size_t)n;
+        }
+        const struct tp_seg *s;
+        uint32_t newest_start = 0;
+        int segments = 0;
+        while ((s = tp_try_next(&t)) != NULL) {
+            if (s->len == 0)
+                continue;
+            size_t off = s->h.seq - base;
+            cr_assert_leq(off + s->len, queued, "only bytes the application gave");
+            cr_assert_eq(memcmp(s->data, data + off, s->len), 0, "the bytes at offset %zu are the application's", off);
+            if (off + s->len > checked)
+                checked = off + s->len;
+            if ((int32_t)(s->h.seq + (uint32_t)s->len - highest) > 0)
+                highest = s->h.seq + (uint32_t)s->len;
+            newest_start = s->h.seq;
+            segments++;
+        }
+        /* All but the newest segment is acknowledged: the ring never drains, so its bytes wrap around. */
+        t.now += TS_MSEC(1);
+        tp_send_ack(&t, segments > 1 ? newest_start : highest);
+    }
+    cr_assert_eq(checked, TOTAL, "every byte went out");
+    cr_assert_gt(t.f.gathered_frames, 0, "data segments went out in parts");
+    cr_assert_gt(t.f.gathered_parts, 2 * t.f.gathered_frames, "some segment's data wrapped around the ring (3 parts)");
+    tp_fini(&t);
+}
+
+static int refuse_frame(void *ctx, ts_time now, const uint8_t *frame, size_t len)
+{
+    (void)ctx, (void)now, (void)frame, (void)len;
+    return -EIO;
+}
+
+static int refuse_frame_meta(void *ctx, ts_time now, const uint8_t *frame, size_t len, const struct ts_frame_meta *m)
+{
+    (void)m;
+    return refuse_frame(ctx, now, frame, len);
+}
+
+static int refuse_parts(void *ctx, ts_time now, const struct ts_frame_part *parts, unsigned nparts,
+                        const struct ts_frame_meta *meta)
+{
+    (void)ctx, (void)now, (void)parts, (void)nparts, (void)meta;
+    return -EIO;
+}
+
+Test(offload, a_gathering_link_must_sum_the_data_itself_and_provide_transmit_gather)
+{
+    struct ts_stack_config cfg;
+    fx_default_config(&cfg);
+    struct ts_link link = {.transmit = refuse_frame, .transmit_meta = refuse_frame_meta,
+                           .transmit_gather = refuse_parts, .mtu = 1500, .offloads = TS_LINK_TX_GATHER};
+    cr_assert_null(ts_stack_new(&cfg, &link), "gathering without checksum offload: the core would have to sum");
+    link.offloads = TS_LINK_TX_CSUM | TS_LINK_TX_GATHER;
+    link.transmit_gather = NULL;
+    cr_assert_null(ts_stack_new(&cfg, &link), "gathering advertised without transmit_gather");
+    link.transmit_gather = refuse_parts;
+    struct ts_stack *st = ts_stack_new(&cfg, &link);
+    cr_assert_not_null(st, "checksum offload, gathering and the function: accepted");
+    cr_assert_eq(ts_stack_free(st), 0);
+}

@@ -62,6 +62,12 @@ struct ts_netdev_ops {
                          const struct ts_frame_meta *meta);
     int (*receive_meta)(struct ts_netdev *dev, ts_time now, uint8_t *buf, size_t cap, size_t *len, ts_time *when,
                         struct ts_frame_meta *meta);
+    /*
+     * Optional: transmit_meta with the frame in parts (headers, then data where it lies). A device
+     * that sets it may advertise TS_LINK_TX_GATHER; ts_netdev_link masks that bit off otherwise.
+     */
+    int (*transmit_gather)(struct ts_netdev *dev, ts_time now, const struct ts_frame_part *parts, unsigned nparts,
+                           const struct ts_frame_meta *meta);
 };
 
 struct ts_netdev {
@@ -70,7 +76,7 @@ struct ts_netdev {
     size_t mtu;
     uint8_t mac[6];   /* the MAC the stack should use on this device */
     bool has_mac;     /* false if the device has no opinion (then the app picks one) */
-    uint32_t offloads; /* TS_LINK_TX_CSUM | TS_LINK_TSO4 the device performs (see struct ts_link); 0 = none */
+    uint32_t offloads; /* TS_LINK_TX_CSUM | TS_LINK_TSO4 | TS_LINK_TX_GATHER the device performs (see struct ts_link); 0 = none */
     size_t tso_max;    /* with TS_LINK_TSO4: the largest IP datagram it cuts */
 };
 

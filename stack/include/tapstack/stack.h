@@ -63,6 +63,16 @@ struct ts_frame_meta {
 /* Offloads a link may advertise in struct ts_link's offloads. */
 #define TS_LINK_TX_CSUM 0x1u /* fills TCP checksums marked TS_FRAME_CSUM_PARTIAL */
 #define TS_LINK_TSO4 0x2u    /* cuts TCP/IPv4 super-segments (needs TS_LINK_TX_CSUM) */
+#define TS_LINK_TX_GATHER 0x4u /* takes a frame in parts (transmit_gather): TCP data leaves from the send buffer */
+
+/* One piece of a frame handed over in parts: the headers, then the payload where it lies. */
+struct ts_frame_part {
+    const uint8_t *data;
+    size_t len;
+};
+
+/* Parts a gathered frame has at most: the headers and the two spans of a ring that wraps. */
+#define TS_FRAME_PARTS_MAX 3
 
 /* What the core needs from a device, and nothing more. */
 struct ts_link {
@@ -83,6 +93,14 @@ struct ts_link {
     size_t tso_max; /* with TS_LINK_TSO4: the largest IP datagram one TSO frame may hold (<= 65535) */
     int (*transmit_meta)(void *ctx, ts_time now, const uint8_t *frame, size_t len,
                          const struct ts_frame_meta *meta);
+    /*
+     * With TS_LINK_TX_GATHER (and TS_LINK_TX_CSUM: the device sums what it sends): one frame as
+     * nparts pieces to be sent back to back, headers first. Like transmit's frame, the pieces are
+     * valid only during the call; the core uses it for TCP segments whose payload it would
+     * otherwise copy out of the send buffer just to be copied again by the device.
+     */
+    int (*transmit_gather)(void *ctx, ts_time now, const struct ts_frame_part *parts, unsigned nparts,
+                           const struct ts_frame_meta *meta);
 };
 
 /* ---- trace -------------------------------------------------------------- */
