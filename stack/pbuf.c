@@ -36,6 +36,11 @@ static size_t pbuf_capacity_for(size_t need, bool large_class)
     return large_class && need <= PBUF_LARGE_SIZE ? PBUF_LARGE_SIZE : need;
 }
 
+size_t pbuf_truesize_for(size_t headroom, size_t len)
+{
+    return sizeof(struct ts_pbuf) + pbuf_capacity_for(headroom + len, false);
+}
+
 struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len)
 {
     return pbuf_alloc_pooled(st, headroom, len, false);

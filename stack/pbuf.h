@@ -57,6 +57,8 @@ struct ts_pbuf *pbuf_alloc(struct ts_stack *st, size_t headroom, size_t len);
 /* The same; with large_class, a buffer beyond the MTU comes from (and returns to) a small pool of 64 KiB ones. */
 struct ts_pbuf *pbuf_alloc_pooled(struct ts_stack *st, size_t headroom, size_t len, bool large_class);
 void pbuf_free(struct ts_stack *st, struct ts_pbuf *pb);
+/* The memory a pbuf_alloc(st, headroom, len) holds, buffer and header: what a queue charges for it. */
+size_t pbuf_truesize_for(size_t headroom, size_t len);
 /* The packet's length on the wire: its own bytes and those it refers to (ext). */
 static inline size_t pbuf_wire_len(const struct ts_pbuf *pb)
 {

@@ -14,9 +14,6 @@
 #define EPHEMERAL_LOW 32768u
 #define EPHEMERAL_HIGH 60999u
 
-/* Charged per queued datagram on top of its bytes, so even empty datagrams fill a receive buffer. */
-#define DGRAM_OVERHEAD 64
-
 struct ts_pcb *ts_pcb_open(struct ts_stack *st, enum ts_pcb_type type, int *err)
 {
     int dummy;
@@ -154,8 +151,14 @@ bool pcb_queue_datagram(struct ts_pcb *pcb, const struct ipv4_rx *rx, const uint
                         uint16_t port)
 {
     struct ts_stack *st = pcb->st;
-    size_t charge = len + DGRAM_OVERHEAD;
-    if (pcb->rxq_charge + charge > pcb->rcvbuf)
+    /*
+     * Charged what the datagram holds in memory, buffer and bookkeeping (Linux's skb truesize), not
+     * its length: a flood of tiny datagrams, each in a 2 KiB buffer, would otherwise pin thirty
+     * times SO_RCVBUF.
+     */
+    size_t charge = pbuf_truesize_for(0, len);
+    /* An empty queue takes any datagram, so one larger than the buffer can still be received. */
+    if (pcb->rxq.count > 0 && pcb->rxq_charge + charge > pcb->rcvbuf)
         return false;
     struct ts_pbuf *pb = pbuf_alloc(st, 0, len);
     if (pb == NULL)
@@ -345,7 +348,7 @@ ssize_t ts_pcb_recvfrom(struct ts_pcb *pcb, void *buf, size_t cap, struct ts_soc
     ssize_t full = (ssize_t)pb->len;
     if (!peek) {
         pbuf_queue_pop(&pcb->rxq);
-        pcb->rxq_charge -= pb->len + DGRAM_OVERHEAD;
+        pcb->rxq_charge -= pbuf_truesize_for(0, pb->len);
         pbuf_free(pcb->st, pb);
     }
     return full;

@@ -230,8 +230,28 @@ Test(core_udp, full_receive_buffer_drops_and_counts)
         size_t n = fx_build_udp(frame, FX_PEER_IP, 5555, FX_STACK_IP, 7, data, sizeof data);
         fx_input(&f, 1, frame, n);
     }
-    cr_assert_eq(fx_counter(&f, "udp.drop_rcvbuf_full"), 2, "1000 bytes plus overhead: one datagram fits in 2048");
+    cr_assert_eq(fx_counter(&f, "udp.drop_rcvbuf_full"), 2, "a 1000-byte datagram holds a 2 KiB buffer: one fits in 2048");
     cr_assert_eq(ts_pcb_next_size(pcb), 1000);
+    ts_pcb_close(pcb);
+}
+
+Test(core_udp, a_flood_of_empty_datagrams_holds_no_more_memory_than_the_receive_buffer)
+{
+    struct ts_pcb *pcb = open_pcb(TS_PCB_UDP, 7);
+    int rcvbuf = 0;
+    cr_assert_eq(ts_pcb_getopt(pcb, TS_OPT_RCVBUF, &rcvbuf), 0);
+    size_t before = ts_stack_memory_in_use(f.st);
+    for (int i = 0; i < 2000; i++) {
+        size_t n = fx_build_udp(frame, FX_PEER_IP, 5555, FX_STACK_IP, 7, "", 0);
+        fx_input(&f, 1, frame, n);
+    }
+    struct ts_stack_usage u;
+    ts_stack_get_usage(f.st, &u);
+    cr_assert_leq(u.udp_queued_bytes, (size_t)rcvbuf, "charged within SO_RCVBUF");
+    cr_assert_gt(fx_counter(&f, "udp.drop_rcvbuf_full"), 1000, "most of the flood is dropped");
+    /* Each queued datagram's buffer is charged whole: the queue's memory stays within the buffer size. */
+    size_t grown = ts_stack_memory_in_use(f.st) - before;
+    cr_assert_leq(grown, (size_t)rcvbuf + 4096, "%zu bytes held for a %d-byte receive buffer", grown, rcvbuf);
     ts_pcb_close(pcb);
 }
 
