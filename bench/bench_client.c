@@ -176,7 +176,7 @@ static bool wait_all_eof(const int *fds, unsigned n, uint64_t deadline)
 
 static int run_bulk_send(const struct client_args *a)
 {
-    int fds[64];
+    int fds[64] = {0};
     unsigned n = open_streams(a, "DISCARD\n", fds, a->streams);
     if (n < a->streams)
         return 1;
@@ -233,7 +233,7 @@ static uint64_t read_streams(const int *fds, unsigned n, double seconds, double 
 
 static int run_bulk_recv(const struct client_args *a)
 {
-    int fds[64];
+    int fds[64] = {0};
     unsigned n = open_streams(a, "SOURCE\n", fds, a->streams);
     if (n < a->streams)
         return 1;
@@ -254,7 +254,7 @@ static int run_bulk_recv_listen(const struct client_args *a)
         return perror("bench-client: listen"), 1;
     printf("{\"listening\":%u}\n", a->listen_port);
     fflush(stdout);
-    int fds[64];
+    int fds[64] = {0};
     unsigned n = 0;
     uint64_t deadline = bench_now_us() + 10000000u;
     while (n < a->streams && bench_now_us() < deadline) {
