@@ -255,7 +255,7 @@ const struct tp_seg *tp_open_passive(struct tp *t, const struct fx_tcp_options *
     return &tp_handshake_seg;
 }
 
-const struct tp_seg *tp_open_active(struct tp *t, const struct fx_tcp_options *synack_opt)
+void tp_connect(struct tp *t)
 {
     int err;
     t->pcb = ts_pcb_open(t->f.st, TS_PCB_TCP, &err);
@@ -264,6 +264,11 @@ const struct tp_seg *tp_open_active(struct tp *t, const struct fx_tcp_options *s
     cr_assert_eq(ts_pcb_bind(t->pcb, &local), 0);
     struct ts_sockaddr remote = {FX_PEER_IP, t->peer_port};
     cr_assert_eq(ts_pcb_connect(t->pcb, t->now, &remote), -EINPROGRESS);
+}
+
+const struct tp_seg *tp_open_active(struct tp *t, const struct fx_tcp_options *synack_opt)
+{
+    tp_connect(t);
     const struct tp_seg *syn = tp_next(t);
     cr_assert_eq(syn->h.flags, TCP_SYN);
     tp_handshake_seg = *syn;

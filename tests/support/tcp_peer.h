@@ -95,6 +95,8 @@ struct ts_pcb *tp_listen(struct tp *t, int backlog);
 const struct tp_seg *tp_open_passive(struct tp *t, const struct fx_tcp_options *syn_opt);
 /* Active open: the stack's SYN checked, a SYN,ACK with synack_opt, the stack's ACK checked. */
 const struct tp_seg *tp_open_active(struct tp *t, const struct fx_tcp_options *synack_opt);
+/* Only the first step of an active open: t->pcb bound to t->stack_port connects to the peer (its SYN is sent). */
+void tp_connect(struct tp *t);
 
 enum ts_tcp_state tp_state(const struct tp *t);
 struct ts_tcp_info tp_info(const struct tp *t);

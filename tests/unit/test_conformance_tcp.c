@@ -277,12 +277,7 @@ Test(conformance_tcp, must_11_rst_in_syn_received_after_an_active_open_refuses_t
 {
     start(NULL);
     t.stack_port = 50000;
-    int err;
-    t.pcb = ts_pcb_open(t.f.st, TS_PCB_TCP, &err);
-    struct ts_sockaddr local = {0, t.stack_port};
-    cr_assert_eq(ts_pcb_bind(t.pcb, &local), 0);
-    struct ts_sockaddr remote = {FX_PEER_IP, TP_PEER_PORT};
-    cr_assert_eq(ts_pcb_connect(t.pcb, t.now, &remote), -EINPROGRESS);
+    tp_connect(&t);
     uint32_t iss = tp_next(&t)->h.seq;
     /* The SYNs cross: SYN-SENT -> SYN-RECEIVED by the active path. */
     struct fx_tcp_segment peer_syn = {.seq = t.peer_iss, .flags = TCP_SYN, .window = 65535, .opt = {.mss = 1460}};
@@ -540,12 +535,7 @@ Test(conformance_tcp, must_54_a_hard_icmp_error_during_the_handshake_aborts_the_
 {
     start(NULL);
     t.stack_port = TP_STACK_PORT;
-    int err;
-    t.pcb = ts_pcb_open(t.f.st, TS_PCB_TCP, &err);
-    struct ts_sockaddr local = {0, TP_STACK_PORT};
-    cr_assert_eq(ts_pcb_bind(t.pcb, &local), 0);
-    struct ts_sockaddr remote = {FX_PEER_IP, TP_PEER_PORT};
-    cr_assert_eq(ts_pcb_connect(t.pcb, t.now, &remote), -EINPROGRESS);
+    tp_connect(&t);
     uint32_t iss = tp_next(&t)->h.seq;
     /* Protocol unreachable (code 2) quoting our SYN: the open fails with the error it names. */
     icmp_error_about_our_segment(3, 2, iss);

@@ -181,12 +181,7 @@ Test(tcp_rules, active_open_sends_a_syn_with_every_option_and_completes_with_an_
 {
     start(NULL);
     t.stack_port = 50000;
-    int err;
-    t.pcb = ts_pcb_open(t.f.st, TS_PCB_TCP, &err);
-    struct ts_sockaddr local = {0, t.stack_port};
-    cr_assert_eq(ts_pcb_bind(t.pcb, &local), 0);
-    struct ts_sockaddr remote = {FX_PEER_IP, TP_PEER_PORT};
-    cr_assert_eq(ts_pcb_connect(t.pcb, t.now, &remote), -EINPROGRESS);
+    tp_connect(&t);
     cr_assert_eq(tp_state(&t), TS_TCP_SYN_SENT);
     const struct tp_seg *syn = tp_next(&t);
     cr_assert_eq(syn->h.flags, TCP_SYN);
@@ -225,12 +220,7 @@ Test(tcp_rules, simultaneous_open_goes_syn_sent_syn_received_established)
 {
     start(NULL);
     t.stack_port = 50000;
-    int err;
-    t.pcb = ts_pcb_open(t.f.st, TS_PCB_TCP, &err);
-    struct ts_sockaddr local = {0, t.stack_port};
-    cr_assert_eq(ts_pcb_bind(t.pcb, &local), 0);
-    struct ts_sockaddr remote = {FX_PEER_IP, TP_PEER_PORT};
-    cr_assert_eq(ts_pcb_connect(t.pcb, t.now, &remote), -EINPROGRESS);
+    tp_connect(&t);
     const struct tp_seg *syn = tp_next(&t);
     uint32_t iss = syn->h.seq;
     uint32_t our_tsval = syn->h.opt.ts_val;
@@ -277,12 +267,7 @@ Test(tcp_rules, simultaneous_open_also_completes_on_a_plain_ack)
 {
     start(NULL);
     t.stack_port = 50000;
-    int err;
-    t.pcb = ts_pcb_open(t.f.st, TS_PCB_TCP, &err);
-    struct ts_sockaddr local = {0, t.stack_port};
-    cr_assert_eq(ts_pcb_bind(t.pcb, &local), 0);
-    struct ts_sockaddr remote = {FX_PEER_IP, TP_PEER_PORT};
-    cr_assert_eq(ts_pcb_connect(t.pcb, t.now, &remote), -EINPROGRESS);
+    tp_connect(&t);
     uint32_t iss = tp_next(&t)->h.seq;
     struct fx_tcp_options none = no_options();
     struct fx_tcp_segment peer_syn = {.seq = t.peer_iss, .flags = TCP_SYN, .window = 65535, .opt = none};

@@ -45,13 +45,7 @@ static void established_plain(ts_time rtt, uint16_t mss)
 static void connect_from(uint16_t port)
 {
     t.stack_port = port;
-    int err;
-    t.pcb = ts_pcb_open(t.f.st, TS_PCB_TCP, &err);
-    cr_assert_not_null(t.pcb);
-    struct ts_sockaddr local = {0, port};
-    cr_assert_eq(ts_pcb_bind(t.pcb, &local), 0);
-    struct ts_sockaddr remote = {FX_PEER_IP, TP_PEER_PORT};
-    cr_assert_eq(ts_pcb_connect(t.pcb, t.now, &remote), -EINPROGRESS);
+    tp_connect(&t);
 }
 
 static double rel(ts_time when)
