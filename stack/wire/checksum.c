@@ -1,4 +1,5 @@
 #include "wire/checksum.h"
+#include "tapstack/stack.h"
 
 uint32_t csum_add(uint32_t sum, const void *data, size_t len)
 {
@@ -33,4 +34,10 @@ uint32_t csum_pseudo_ipv4(uint32_t src, uint32_t dst, uint8_t protocol, uint16_t
     pseudo[9] = protocol;
     be16_put(pseudo + 10, length);
     return csum_add(0, pseudo, sizeof pseudo);
+}
+
+/* The public face of the two above, for devices (tapstack/stack.h). */
+uint16_t ts_inet_checksum(const void *data, size_t len)
+{
+    return csum_finish(csum_add(0, data, len));
 }

@@ -61,6 +61,13 @@ struct ts_frame_meta {
 };
 
 /* Offloads a link may advertise in struct ts_link's offloads. */
+/*
+ * RFC 1071: the Internet checksum of data (one's complement of the one's-complement sum of its
+ * 16-bit words). For devices that complete a checksum the core left to them (a partial checksum
+ * already holds the pseudo-header sum, so summing from csum_start gives the whole one).
+ */
+uint16_t ts_inet_checksum(const void *data, size_t len);
+
 #define TS_LINK_TX_CSUM 0x1u /* fills TCP checksums marked TS_FRAME_CSUM_PARTIAL */
 #define TS_LINK_TSO4 0x2u    /* cuts TCP/IPv4 super-segments (needs TS_LINK_TX_CSUM) */
 #define TS_LINK_TX_GATHER 0x4u /* takes a frame in parts (transmit_gather): TCP data leaves from the send buffer */
