@@ -100,7 +100,7 @@ static int tap_write_parts(struct tap_dev *tap, const struct ts_frame_part *part
         return -EMSGSIZE;
     if (tap->vnet_hdr) {
         /* The offsets the header needs lie in the first part (checked against it, not the whole). */
-        int rc = tap_vnet_header(parts[0].data, nparts == 1 ? len : parts[0].len, meta, &vh);
+        int rc = tap_vnet_header(parts[0].data, parts[0].len, meta, &vh);
         if (rc < 0)
             return rc;
         iov[iovcnt++] = (struct iovec){.iov_base = &vh, .iov_len = sizeof vh};

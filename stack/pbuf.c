@@ -106,17 +106,16 @@ struct ts_pbuf *pbuf_own_data(struct ts_stack *st, struct ts_pbuf *pb)
             memcpy(at, pb->ext[k], pb->ext_len[k]);
         at += pb->ext_len[k];
     }
-    copy->peer_addr = pb->peer_addr;
-    copy->peer_port = pb->peer_port;
-    copy->ttl = pb->ttl;
-    copy->tos = pb->tos;
-    copy->local_addr = pb->local_addr;
-    copy->fin = pb->fin;
-    copy->offset = pb->offset;
-    copy->owner_id = pb->owner_id;
-    copy->tx_csum_partial = pb->tx_csum_partial;
-    copy->tx_csum_offset = pb->tx_csum_offset;
-    copy->tx_gso_size = pb->tx_gso_size;
+    /* Every piece of metadata comes along; only the buffer itself is the copy's own. */
+    uint8_t *data = copy->data;
+    size_t capacity = copy->capacity;
+    *copy = *pb;
+    copy->next = NULL;
+    copy->data = data;
+    copy->len = wire;
+    copy->capacity = capacity;
+    copy->ext[0] = copy->ext[1] = NULL;
+    copy->ext_len[0] = copy->ext_len[1] = 0;
     pbuf_free(st, pb);
     return copy;
 }

@@ -25,6 +25,12 @@ void tp_init(struct tp *t, const struct ts_stack_config *cfg)
 
 void tp_init_offload(struct tp *t, const struct ts_stack_config *cfg, uint32_t offloads, size_t tso_max)
 {
+    tp_init_offload_unresolved(t, cfg, offloads, tso_max);
+    fx_learn_peer(&t->f, TP_START);
+}
+
+void tp_init_offload_unresolved(struct tp *t, const struct ts_stack_config *cfg, uint32_t offloads, size_t tso_max)
+{
     memset(t, 0, sizeof *t);
     struct ts_stack_config c;
     if (cfg != NULL)
@@ -36,7 +42,6 @@ void tp_init_offload(struct tp *t, const struct ts_stack_config *cfg, uint32_t o
         c.trace_mask = TS_TRACE_TCP | TS_TRACE_IP;
     }
     fx_init_offload(&t->f, &c, offloads, tso_max);
-    fx_learn_peer(&t->f, TP_START);
     t->now = TP_START;
     t->peer_port = TP_PEER_PORT;
     t->stack_port = TP_STACK_PORT;

@@ -56,6 +56,8 @@ struct tp {
 void tp_init(struct tp *t, const struct ts_stack_config *cfg);
 /* The same over a link that advertises offloads (see fx_init_offload). */
 void tp_init_offload(struct tp *t, const struct ts_stack_config *cfg, uint32_t offloads, size_t tso_max);
+/* The same without putting the peer in the ARP table: the stack must resolve it (fx_build_arp answers). */
+void tp_init_offload_unresolved(struct tp *t, const struct ts_stack_config *cfg, uint32_t offloads, size_t tso_max);
 /* Checks that no packet buffer outlived the stack. */
 /* Frees the stack (asserting no packet buffer is left); does nothing if t was never started or is already finished,
  * so a suite's .fini may call it whether or not the test started a peer. */

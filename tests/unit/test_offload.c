@@ -316,6 +316,58 @@ Test(offload, gathered_segments_carry_the_applications_bytes_even_where_the_send
     tp_fini(&t);
 }
 
+/* The peer answers the stack's ARP request for it (RFC 826), so what waited for the answer leaves. */
+static void peer_answers_arp(void)
+{
+    uint8_t frame[64];
+    size_t n = fx_build_arp(frame, 2, fx_peer_mac, FX_PEER_IP, fx_stack_mac, FX_STACK_IP, fx_stack_mac);
+    fx_input(&t.f, t.now, frame, n);
+}
+
+Test(offload, a_gathered_segment_that_waits_for_arp_takes_its_own_copy_and_leaves_whole)
+{
+    struct ts_stack_config cfg;
+    fx_default_config(&cfg);
+    cfg.timing.arp_reachable = TS_SEC(5);
+    tp_init_offload_unresolved(&t, &cfg, TS_LINK_TX_CSUM | TS_LINK_TX_GATHER, 0);
+    /* The handshake's SYN-ACK waits for ARP like anything else; the answer lets it out. */
+    tp_listen(&t, 4);
+    struct fx_tcp_options o = tp_linux_syn_options(&t);
+    struct fx_tcp_segment syn = {.seq = t.peer_iss, .flags = TCP_SYN, .window = 65535, .opt = o};
+    tp_input(&t, syn);
+    peer_answers_arp();
+    const struct tp_seg *sa = tp_next(&t);
+    cr_assert_eq(sa->h.flags, TCP_SYN | TCP_ACK);
+    cr_assert_eq(sa->h.ack, t.peer_iss + 1);
+    t.stack_iss = sa->h.seq;
+    t.stack_nxt = sa->h.seq + 1;
+    t.peer_nxt = t.peer_iss + 1;
+    t.peer_ts = true;
+    tp_send_ack(&t, t.stack_nxt);
+    int err;
+    t.pcb = ts_pcb_accept(t.listener, &err);
+    cr_assert_not_null(t.pcb);
+    /* The entry expires while the connection is idle: the next segment must wait for a new answer. */
+    tp_advance(&t, t.now + TS_SEC(10));
+    cr_assert_geq(fx_counter(&t.f, "arp.expired"), 1);
+    static uint8_t data[2 * 1448]; /* two full segments (MSS 1460 less timestamps): Nagle holds nothing back */
+    tp_pattern(data, sizeof data, 5);
+    cr_assert_eq(ts_pcb_send(t.pcb, t.now, data, sizeof data), (ssize_t)sizeof data);
+    cr_assert_null(tp_try_next(&t), "nothing leaves before the peer's address is known again");
+    size_t gathered_before = t.f.gathered_frames;
+    peer_answers_arp();
+    size_t got = 0;
+    const struct tp_seg *s;
+    while ((s = tp_try_next(&t)) != NULL) {
+        cr_assert_eq(memcmp(s->data, data + (s->h.seq - t.stack_nxt), s->len), 0, "the application's bytes");
+        got += s->len;
+    }
+    cr_assert_eq(got, sizeof data, "all of it left once the address was resolved");
+    cr_assert_eq(t.f.gathered_frames, gathered_before,
+                 "a queued packet owns its bytes: it leaves whole, not pointing into the send ring");
+    tp_fini(&t);
+}
+
 static int refuse_frame(void *ctx, ts_time now, const uint8_t *frame, size_t len)
 {
     (void)ctx, (void)now, (void)frame, (void)len;
