@@ -26,6 +26,25 @@ start_bg_from() {
   IT_PIDS+=("$IT_LAST_PID")
 }
 
+# stdin_until_received NAME INPUT OUTPUT SIZE: makes the fifo $IT_TMP/NAME.fifo that gives INPUT, then stays
+# open (no end of file) until OUTPUT holds SIZE bytes or 20 s pass. A kernel 'nc -l' stops sending the moment
+# the network side reaches end of file (OpenBSD netcat's readwrite: "listen and net in gone, queues empty,
+# done"), so ts-nc must not send its FIN before all of the listener's input has arrived, or the listener
+# quits with part of its stdin unsent and the check sees a short, yet correctly ended, stream.
+stdin_until_received() {
+  local name=$1 input=$2 output=$3 size=$4
+  rm -f "$IT_TMP/$name.fifo" "$output"
+  mkfifo "$IT_TMP/$name.fifo"
+  {
+    cat "$input"
+    for _ in $(seq 400); do
+      [[ -f "$output" ]] && (($(wc -c <"$output") >= size)) && break
+      sleep 0.05
+    done
+  } >"$IT_TMP/$name.fifo" &
+  IT_PIDS+=("$!")
+}
+
 # expect_exit NAME PID SECONDS STATUS: NAME must end by itself with STATUS.
 expect_exit() {
   local name=$1 pid=$2 limit=$3 want=$4
@@ -49,7 +68,8 @@ it_log "check: ts-nc to a kernel 'nc -l': 1 MB each way at once, identical, both
 start_bg_from knc "$IT_TMP/b" 20 nc -N -l "$IT_KERNEL_ADDR" 5000
 knc=$IT_LAST_PID
 sleep 0.3
-start_bg_from tsnc "$IT_TMP/a" 20 "$TS_NC" "${stack[@]}" "$IT_KERNEL_ADDR" 5000
+stdin_until_received tsnc "$IT_TMP/a" "$IT_TMP/tsnc.out" 1048576
+start_bg_from tsnc "$IT_TMP/tsnc.fifo" 20 "$TS_NC" "${stack[@]}" "$IT_KERNEL_ADDR" 5000
 tsnc=$IT_LAST_PID
 expect_exit tsnc "$tsnc" 20 0
 expect_exit knc "$knc" 10 0
@@ -61,7 +81,8 @@ it_log "check: the same over an impaired link (seeded loss, reordering, duplicat
 start_bg_from knc "$IT_TMP/b" 30 nc -N -l "$IT_KERNEL_ADDR" 5010
 knc=$IT_LAST_PID
 sleep 0.3
-start_bg_from tsnc "$IT_TMP/a" 30 "$TS_NC" "${stack[@]}" --impair loss=2%,reorder=5%,dup=1% --seed 7 --stats \
+stdin_until_received tsnc "$IT_TMP/a" "$IT_TMP/tsnc.out" 1048576
+start_bg_from tsnc "$IT_TMP/tsnc.fifo" 30 "$TS_NC" "${stack[@]}" --impair loss=2%,reorder=5%,dup=1% --seed 7 --stats \
   "$IT_KERNEL_ADDR" 5010
 tsnc=$IT_LAST_PID
 expect_exit tsnc "$tsnc" 30 0
