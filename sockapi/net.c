@@ -177,6 +177,8 @@ struct ts_net *ts_net_start(const struct ts_stack_config *cfg, struct ts_netdev 
         return NULL;
     }
     struct ts_stack_config full = *cfg;
+    /* The runtime polls the core after every batch of frames, with the batch's clock: ACKs can wait for it. */
+    full.tcp_ack_at_batch_end = true;
     int rc = complete_config(&full, dev);
     if (rc < 0) {
         ts_set_message(errbuf, errlen, "ts_net_start: no random seed from the OS: %s", strerror(-rc));

@@ -47,7 +47,7 @@
     X(drop_paws) X(drop_bad_ack) X(drop_syn_in_window) X(drop_rst_out_of_window) X(drop_no_ack)                \
     X(drop_listen_overflow) X(drop_bad_cookie) X(drop_ooo_full) X(drop_after_shutdown) X(drop_syn_sent_bad)     \
     X(drop_data_after_close) X(drop_syn_fin) X(drop_icmp_out_of_window)                                        \
-    X(oow_acks_limited) X(tx_tso_segments) X(rx_csum_trusted)
+    X(oow_acks_limited) X(tx_tso_segments) X(rx_csum_trusted) X(acks_at_batch_end)
 
 #define TS_SOCK_COUNTERS(X) X(opened) X(closed) X(errors_reported) X(lookups) X(lookup_probes)
 

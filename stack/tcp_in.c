@@ -730,8 +730,10 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         /* A super-segment from a GSO device stands for the full-sized segments it holds: ACK it at once. */
         c->segments_unacked += len > c->rcv_mss ? (unsigned)(len / c->rcv_mss) : 1u;
         c->ack_pending = true;
-        if (had_ooo || c->segments_unacked >= 2 || fin)
-            tcp_timer_set(c, &c->delack_at, now); /* due now: sent below */
+        bool at_once = had_ooo || fin;
+        c->ack_held_for_batch = !at_once && c->segments_unacked >= 2 && st->cfg.tcp_ack_at_batch_end;
+        if (at_once || c->segments_unacked >= 2)
+            tcp_timer_set(c, &c->delack_at, now); /* due now: sent below, or by the poll ending the batch */
         else if (c->delack_at == TS_TIME_NEVER)
             tcp_timer_set(c, &c->delack_at, now + st->cfg.timing.tcp_delack);
         if (TRACE_ON(st, TS_TRACE_TCP)) {
@@ -741,6 +743,8 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
                      fin ? " with the FIN" : "", tcp_rel_rcv(c, c->rcv_nxt),
                      had_ooo ? "RFC 5681 4.2: ACK at once (a gap was filled)"
                      : fin ? "ACK at once (FIN)"
+                     : c->ack_held_for_batch ? "RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: ACK due (second segment), "
+                                               "sent when this input batch ends"
                      : c->segments_unacked >= 2 ? "RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: ACK at once (second segment)"
                      : tcp_delack_text(c->delack_at - now, delay));
         }
@@ -760,6 +764,7 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
                  len, tcp_rel_rcv(c, seq), tcp_rel_rcv(c, c->rcv_nxt), c->ooo_bytes,
                  c->sack_ok ? " with SACK blocks (RFC 2018 4)" : "");
     c->ack_pending = true;
+    c->ack_held_for_batch = false;
     tcp_timer_set(c, &c->delack_at, now);
 }
 
@@ -769,6 +774,7 @@ static void tcp_receive_fin(struct ts_stack *st, ts_time now, struct tcp_conn *c
     c->rcv_nxt++;
     c->fin_received = true;
     c->ack_pending = true;
+    c->ack_held_for_batch = false;
     tcp_timer_set(c, &c->delack_at, now);
     switch (c->state) {
     case TS_TCP_SYN_RECEIVED:
@@ -797,7 +803,7 @@ static void tcp_receive_fin(struct ts_stack *st, ts_time now, struct tcp_conn *c
 
 static void tcp_flush_ack(struct ts_stack *st, ts_time now, struct tcp_conn *c)
 {
-    if (c->ack_pending && c->delack_at != TS_TIME_NEVER && c->delack_at <= now)
+    if (c->ack_pending && !c->ack_held_for_batch && c->delack_at != TS_TIME_NEVER && c->delack_at <= now)
         tcp_send_ack(st, now, c);
 }
 

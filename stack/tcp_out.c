@@ -131,6 +131,7 @@ static void tcp_send_segment(struct ts_stack *st, ts_time now, struct tcp_conn *
     if (h.flags & TCP_ACK) {
         c->last_ack_sent = c->rcv_nxt;
         c->ack_pending = false;
+        c->ack_held_for_batch = false;
         c->segments_unacked = 0;
         tcp_timer_set(c, &c->delack_at, TS_TIME_NEVER);
     }

@@ -247,7 +247,12 @@ void tcp_conn_poll(struct ts_stack *st, ts_time now, struct tcp_conn *c)
         tcp_conn_finish(st, now, c, c->state == TS_TCP_TIME_WAIT ? 0 : ETIMEDOUT);
         return;
     }
-    if (c->delack_at <= now && c->ack_pending) {
+    if (c->delack_at <= now && c->ack_pending && c->ack_held_for_batch) {
+        st->counters.tcp.acks_at_batch_end++;
+        TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE,
+                 "RFC 9293 3.8.6.3: the input batch is over, sending the ACK held for it");
+        tcp_send_ack(st, now, c);
+    } else if (c->delack_at <= now && c->ack_pending) {
         st->counters.tcp.delayed_acks++;
         TS_TRACE(st, now, TS_TRACE_TCP, TS_TRACE_STATE, "RFC 1122 4.2.3.2: delayed-ACK timer expired, sending the ACK");
         tcp_send_ack(st, now, c);

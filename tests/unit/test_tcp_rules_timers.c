@@ -117,6 +117,83 @@ Test(tcp_timers, out_of_order_data_gets_an_immediate_duplicate_ack_with_sack_blo
     cr_assert_arr_eq(out, data, sizeof data);
 }
 
+/* ---- ACKs held to the end of an input batch (cfg.tcp_ack_at_batch_end) ---------------------------------- */
+
+/* An established connection (Linux's options) on a stack whose driver polls after each batch of frames. */
+static void established_batching(void)
+{
+    struct ts_stack_config cfg;
+    fx_default_config(&cfg);
+    cfg.tcp_ack_at_batch_end = true;
+    start(&cfg);
+    struct fx_tcp_options o = tp_linux_syn_options(&t);
+    tp_open_passive(&t, &o);
+}
+
+Test(tcp_timers, batching_holds_the_second_segment_ack_for_the_poll_that_ends_the_batch)
+{
+    established_batching();
+    uint8_t data[4 * 1448];
+    tp_pattern(data, sizeof data, 4);
+    for (int i = 0; i < 4; i++)
+        tp_send_data(&t, data + i * 1448, 1448);
+    tp_expect_nothing(&t);
+    cr_assert_eq(ts_stack_next_deadline(t.f.st), t.now, "the held ACK is due now");
+    ts_stack_poll(t.f.st, t.now);
+    const struct tp_seg *ack = tp_expect(&t, TCP_ACK, t.stack_nxt, t.peer_nxt);
+    cr_assert_eq(ack->when, t.now);
+    tp_expect_nothing(&t);
+    cr_assert_eq(fx_counter(&t.f, "tcp.acks_at_batch_end"), 1, "four segments, one ACK");
+    cr_assert_eq(fx_counter(&t.f, "tcp.delayed_acks"), 0);
+}
+
+Test(tcp_timers, batching_lets_a_read_in_the_batch_carry_the_ack_with_the_opened_window)
+{
+    established_batching();
+    uint8_t data[8 * 1448];
+    tp_pattern(data, sizeof data, 5);
+    for (int i = 0; i < 8; i++)
+        tp_send_data(&t, data + i * 1448, 1448);
+    tp_expect_nothing(&t);
+    uint8_t out[sizeof data];
+    cr_assert_eq(ts_pcb_recv(t.pcb, t.now, out, sizeof out, false), (ssize_t)sizeof data);
+    cr_assert_arr_eq(out, data, sizeof data);
+    /* The read opened the window by more than 2 MSS: its window update is the ACK. */
+    const struct tp_seg *ack = tp_expect(&t, TCP_ACK, t.stack_nxt, t.peer_nxt);
+    size_t cap = (size_t)ack->h.window << 7;
+    cr_assert_geq(cap, sizeof data, "the window update offers the read space again");
+    ts_stack_poll(t.f.st, t.now);
+    tp_expect_nothing(&t);
+    cr_assert_eq(fx_counter(&t.f, "tcp.acks_at_batch_end"), 0);
+}
+
+Test(tcp_timers, batching_still_answers_out_of_order_data_and_a_fin_at_once)
+{
+    established_batching();
+    uint8_t data[3 * 1448];
+    tp_pattern(data, sizeof data, 6);
+    uint32_t base = t.peer_nxt;
+    tp_send_data(&t, data, 1448);
+    tp_send_data(&t, data + 1448, 1448);
+    tp_expect_nothing(&t);
+    /* A segment beyond a hole: RFC 5681 4.2's duplicate ACK leaves with the input, and covers the held ACK. */
+    uint8_t beyond[1448];
+    tp_pattern(beyond, sizeof beyond, 7);
+    tp_send(&t, TCP_ACK, base + 3 * 1448, t.stack_nxt, beyond, sizeof beyond);
+    const struct tp_seg *dup = tp_expect(&t, TCP_ACK, t.stack_nxt, base + 2 * 1448);
+    cr_assert_eq(dup->h.opt.sack_count, 1);
+    ts_stack_poll(t.f.st, t.now);
+    tp_expect_nothing(&t);
+    /* The segment that fills the hole: acknowledged at once. */
+    tp_send(&t, TCP_ACK, base + 2 * 1448, t.stack_nxt, data + 2 * 1448, 1448);
+    tp_expect(&t, TCP_ACK, t.stack_nxt, base + 4 * 1448);
+    /* The FIN: acknowledged at once. */
+    tp_send(&t, TCP_ACK | TCP_FIN, base + 4 * 1448, t.stack_nxt, NULL, 0);
+    tp_expect(&t, TCP_ACK, t.stack_nxt, base + 4 * 1448 + 1);
+    cr_assert_eq(tp_state(&t), TS_TCP_CLOSE_WAIT);
+    cr_assert_eq(fx_counter(&t.f, "tcp.acks_at_batch_end"), 0);
+}
+
 /* ---- Nagle (RFC 896, RFC 9293 3.7.4) ------------------------------------------------------------------ */
 
 Test(tcp_timers, nagle_holds_a_small_segment_until_the_outstanding_data_is_acked)

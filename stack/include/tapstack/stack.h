@@ -194,6 +194,16 @@ struct ts_stack_config {
     uint8_t default_ttl;
     bool gratuitous_arp;  /* announce our address when first polled (RFC 5227 2.3) */
     /*
+     * ACKs for in-order data wait for the end of the driver's input batch: the ACK that RFC 9293 3.8.6.3
+     * makes due on every second full-sized segment is not sent from ts_stack_input but from the next
+     * ts_stack_poll (its deadline is "now", so ts_stack_next_deadline says so). Several segments of one
+     * connection in a batch then share one ACK, and so does a read in between that opens the window.
+     * Only for drivers that poll after each batch with the same clock (the sockapi runtime does; ts_net
+     * turns it on there). Duplicate ACKs, a filled gap and a FIN are still answered at once. Off by default:
+     * each ts_stack_input then answers on its own, as the replay cases expect.
+     */
+    bool tcp_ack_at_batch_end;
+    /*
      * Seeds the stack's random generator (IP IDs, ephemeral ports, later ISNs).
      * The core cannot read entropy itself: the runtime fills this from the OS
      * unless the user asked for a fixed seed, so runs are unpredictable by default
