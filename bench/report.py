@@ -185,9 +185,10 @@ def cell(doc, system, key):
 def markdown(doc):
     m = doc["machine"]
     lines = ["# tapstack benchmark: %s on %s" % (m["date"], m["host"]), "",
-             "Machine: %s, %s CPUs, Linux %s; load average at the start %s. %s. %s run(s) of %s s per figure%s." % (
+             "Machine: %s, %s CPUs, Linux %s; load average at the start %s. %s. %s run(s) of %s s per figure%s%s." % (
                  m["cpu"], m["nproc"], m["kernel"], " ".join(m["loadavg_at_start"]), m["pinning"], m["runs"],
-                 m["seconds_per_run"], " (quick smoke run)" if m["quick"] else ""), ""]
+                 m["seconds_per_run"], " (quick smoke run)" if m["quick"] else "",
+                 "; " + m["order"] if m.get("order") else ""), ""]
     for n in doc["notes"]:
         lines.append("Note: " + n)
     if doc["notes"]:
@@ -225,7 +226,13 @@ def markdown(doc):
             lines.append("- %s: not run." % label)
             continue
         extra = "" if d["status"] == "ok" else " **%s**" % d["status"]
-        lines.append("- %s:%s wall %s s. %s" % (label, extra, d["info"].get("wall_seconds", "?"), " ".join(d["notes"])))
+        info = d["info"]
+        if "interleaved_figures_wall_seconds" in info:
+            wall = "figures interleaved with the other systems (%s s for all), then its connection holding" % (
+                info["interleaved_figures_wall_seconds"])
+        else:
+            wall = "wall %s s" % info.get("wall_seconds", "?")
+        lines.append("- %s:%s %s. %s" % (label, extra, wall, " ".join(d["notes"])))
     return "\n".join(lines) + "\n"
 
 

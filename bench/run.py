@@ -5,6 +5,8 @@ results (JSON and a markdown table, see report.py).
 
 Pinning, the same for every system: the server process on CPU 1, the client on CPU 0
 (cross-CPU wake-ups for everyone; same-CPU and cross-CPU latency differ by ~4x on this kind of VM).
+Behind a TAP, RPS takes the server's frames in on the client's CPU (steer_to_client_cpu). The systems'
+figures are interleaved (run_interleaved), so the machine's drift falls on all of them alike.
 """
 import argparse
 import datetime
@@ -28,6 +30,7 @@ EXTRA_SRC = ["10.0.0.11", "10.0.0.12", "10.0.0.13"]
 TCP_PORT = 5001
 LISTEN_PORT = 5003
 KERNEL_HOLD_WORKERS = 12
+STEER_CLIENT_RPS = True  # --no-client-rps turns it off (steer_to_client_cpu)
 
 
 def log(msg):
@@ -68,6 +71,21 @@ class Namespaces:
             self.delete(name)
 
 
+def steer_to_client_cpu(ns, dev):
+    """Receive packet steering (RPS) on the TAP: the kernel takes in the frames a TAP server writes on the
+    client's CPU, not on the server's CPU in the middle of the server's write (without it, a tapstack or
+    lwIP server's ACKs run the kernel sender's whole ACK path, tcp_ack and tcp_write_xmit, on the server's
+    CPU). The same for every system behind a TAP (tapstack, lwIP, the raw ceiling). The veth pair stays at
+    the kernel's default: there the receiver's work already runs on the sender's CPU, and RPS on the
+    client's veth halved the kernel's 8-stream receive in a trial (20.3 -> 11.2 Gbit/s), so the kernel
+    keeps its best setting. Off with --no-client-rps."""
+    if not STEER_CLIENT_RPS:
+        return
+    mask = "%x" % (1 << int(CLIENT_CPU))
+    sh("ip", "netns", "exec", ns, "sh", "-c",
+       "for q in /sys/class/net/%s/queues/rx-*; do echo %s > $q/rps_cpus; done" % (dev, mask))
+
+
 def tap_namespace(nss, vnet=False):
     ns = nss.add("tap")
     x = ["ip", "netns", "exec", ns]
@@ -76,6 +94,7 @@ def tap_namespace(nss, vnet=False):
     for a in EXTRA_SRC:
         sh(*x, "ip", "addr", "add", a + "/24", "dev", "tap0")
     sh(*x, "ip", "link", "set", "tap0", "up")
+    steer_to_client_cpu(ns, "tap0")
     return ns
 
 
@@ -242,65 +261,108 @@ class Runner:
 
     # ---- the systems ----------------------------------------------------------------------------
 
-    def run_stack_over_tap(self, name, argv, has_stats=True):
+    # A system under test: its server up in its namespace, measured figure by figure alongside the others.
+
+    class Subject:
+        def __init__(self, sysres, ns, addr, server, cleanup, hold):
+            self.res, self.ns, self.addr, self.server = sysres, ns, addr, server
+            self.cleanup = cleanup  # stops the server and deletes the namespaces
+            self.hold = hold        # the connection-holding figures, run once the interleaved rounds are over
+
+    def start_stack_over_tap(self, name, argv, has_stats=True):
         sysres = report.SystemResult(name)
         ns = tap_namespace(self.nss)
         server = Server(ns, argv, os.path.join(self.logdir, name + ".log"))
-        try:
-            if not self.wait_ready(ns, server, STACK_ADDR, has_stats):
-                sysres.fail("the server did not start (see logs/%s.log)" % name)
-                return sysres
-            self.common_figures(sysres, ns, STACK_ADDR, server)
+
+        def cleanup():
+            server.stop()
+            self.nss.delete(ns)
+
+        def hold(subject):
             self.hold(sysres, ns, STACK_ADDR, "heap")
             stats = self.client(ns, "stats", STACK_ADDR, timeout=10)
             if stats:
                 sysres.info["server_stats_at_end"] = stats
-        finally:
-            server.stop()
-            self.nss.delete(ns)
-        return sysres
 
-    def common_figures(self, sysres, ns, addr, server, extra=()):
-        for k in range(self.runs):
-            log("%s: run %d/%d" % (sysres.name, k + 1, self.runs))
-            self.bulk(sysres, "bulk_rx_1", ns, addr, server, "bulk-send", 1, extra)
-            self.bulk(sysres, "bulk_rx_8", ns, addr, server, "bulk-send", 8, extra)
-            self.bulk(sysres, "bulk_tx_1", ns, addr, server, "bulk-recv", 1, extra)
-            self.bulk(sysres, "bulk_tx_8", ns, addr, server, "bulk-recv", 8, extra)
-            self.rr(sysres, ns, addr, extra)
-            self.crr(sysres, ns, addr, extra)
-            self.udp(sysres, ns, addr)
+        if not self.wait_ready(ns, server, STACK_ADDR, has_stats):
+            cleanup()
+            return sysres.fail("the server did not start (see logs/%s.log)" % name)
+        return Runner.Subject(sysres, ns, STACK_ADDR, server, cleanup, hold)
 
-    def run_tapstack(self):
-        return self.run_stack_over_tap("tapstack", [os.path.join(self.bin, "ts-bench-server"), "--dev", "tap0",
-                                                    "--addr", STACK_ADDR + "/24"])
+    def figure_steps(self):
+        """One run of every common figure, as steps that each measure one figure of one subject."""
+        return [
+            ("bulk_rx_1", lambda j: self.bulk(j.res, "bulk_rx_1", j.ns, j.addr, j.server, "bulk-send", 1)),
+            ("bulk_rx_8", lambda j: self.bulk(j.res, "bulk_rx_8", j.ns, j.addr, j.server, "bulk-send", 8)),
+            ("bulk_tx_1", lambda j: self.bulk(j.res, "bulk_tx_1", j.ns, j.addr, j.server, "bulk-recv", 1)),
+            ("bulk_tx_8", lambda j: self.bulk(j.res, "bulk_tx_8", j.ns, j.addr, j.server, "bulk-recv", 8)),
+            ("rr", lambda j: self.rr(j.res, j.ns, j.addr)),
+            ("crr", lambda j: self.crr(j.res, j.ns, j.addr)),
+            ("udp", lambda j: self.udp(j.res, j.ns, j.addr)),
+        ]
 
-    def run_lwip(self):
+    def start_tapstack(self):
+        return self.start_stack_over_tap("tapstack", [os.path.join(self.bin, "ts-bench-server"), "--dev", "tap0",
+                                                      "--addr", STACK_ADDR + "/24"])
+
+    def start_lwip(self):
         path = os.path.join(self.bin, "lwip-bench-server")
         if not os.path.exists(path):
             return report.SystemResult("lwip").fail("not built (liblwip-dev missing)")
-        return self.run_stack_over_tap("lwip", [path, "--dev", "tap0", "--addr", STACK_ADDR + "/24"])
+        return self.start_stack_over_tap("lwip", [path, "--dev", "tap0", "--addr", STACK_ADDR + "/24"])
 
-    def run_kernel(self):
+    def start_kernel(self):
         sysres = report.SystemResult("kernel")
         cns, sns = veth_namespaces(self.nss)
-        server = Server(sns, [os.path.join(self.bin, "kernel-bench-server")], os.path.join(self.logdir, "kernel.log"))
-        try:
-            if not self.wait_ready(cns, server, STACK_ADDR, True):
-                return sysres.fail("the server did not start")
-            self.common_figures(sysres, cns, STACK_ADDR, server)
-            # Holding 100k connections takes more descriptors than one process may have here: the same
-            # server as several processes sharing its sockets (kernel-bench-server --workers).
-            server.stop()
-            server = Server(sns, [os.path.join(self.bin, "kernel-bench-server"), "--workers", str(KERNEL_HOLD_WORKERS)],
-                            os.path.join(self.logdir, "kernel.log"))
-            if self.wait_ready(cns, server, STACK_ADDR, True):
-                self.hold(sysres, cns, STACK_ADDR, "kmem", kernel_both_ends=True)
-        finally:
-            server.stop()
+        servers = [Server(sns, [os.path.join(self.bin, "kernel-bench-server")], os.path.join(self.logdir, "kernel.log"))]
+
+        def cleanup():
+            servers[-1].stop()
             self.nss.delete(cns)
             self.nss.delete(sns)
-        return sysres
+
+        def hold(subject):
+            # Holding 100k connections takes more descriptors than one process may have here: the same
+            # server as several processes sharing its sockets (kernel-bench-server --workers).
+            servers[-1].stop()
+            servers.append(Server(sns, [os.path.join(self.bin, "kernel-bench-server"), "--workers",
+                                        str(KERNEL_HOLD_WORKERS)], os.path.join(self.logdir, "kernel.log")))
+            if self.wait_ready(cns, servers[-1], STACK_ADDR, True):
+                self.hold(sysres, cns, STACK_ADDR, "kmem", kernel_both_ends=True)
+
+        if not self.wait_ready(cns, servers[0], STACK_ADDR, True):
+            cleanup()
+            return sysres.fail("the server did not start")
+        return Runner.Subject(sysres, cns, STACK_ADDR, servers[0], cleanup, hold)
+
+    def run_interleaved(self, starters):
+        """Starts every system's server, then measures run k of each figure for every system in turn
+        before run k+1: the machine's drift over minutes falls on every system alike, not on one."""
+        results, subjects = [], []
+        try:
+            for name, start in starters:
+                log("system %s: starting" % name)
+                got = start()
+                if isinstance(got, report.SystemResult):
+                    results.append(got)
+                else:
+                    subjects.append(got)
+            t0 = time.time()
+            for k in range(self.runs):
+                for fig, step in self.figure_steps():
+                    for j in subjects:
+                        log("%s: %s, run %d/%d" % (j.res.name, fig, k + 1, self.runs))
+                        step(j)
+            for j in subjects:
+                j.res.info["interleaved_figures_wall_seconds"] = round(time.time() - t0, 1)
+            for j in subjects:
+                log("system %s: connections held" % j.res.name)
+                j.hold(j)
+                results.append(j.res)
+        finally:
+            for j in subjects:
+                j.cleanup()
+        return results
 
     def probe_path(self):
         env = os.environ.get("TS_TAPPROBE")
@@ -379,15 +441,16 @@ class Runner:
     # ---- the whole run --------------------------------------------------------------------------
 
     def run(self):
-        results = []
-        plan = [("tapstack", self.run_tapstack), ("lwip", self.run_lwip), ("kernel", self.run_kernel),
-                ("tap_ceiling", lambda: self.run_probe(False)), ("tap_ceiling_vnet", lambda: self.run_probe(True))]
-        for name, fn in plan:
-            if self.args.systems and name not in self.args.systems.split(","):
+        chosen = lambda name: not self.args.systems or name in self.args.systems.split(",")
+        starters = [(name, fn) for name, fn in [("tapstack", self.start_tapstack), ("lwip", self.start_lwip),
+                                                ("kernel", self.start_kernel)] if chosen(name)]
+        results = self.run_interleaved(starters)
+        for name, vnet in [("tap_ceiling", False), ("tap_ceiling_vnet", True)]:
+            if not chosen(name):
                 continue
             log("system %s" % name)
             t0 = time.time()
-            res = fn()
+            res = self.run_probe(vnet)
             res.info["wall_seconds"] = round(time.time() - t0, 1)
             results.append(res)
         return results
@@ -413,7 +476,10 @@ def machine_info(args, runner):
             "host": platform.node(), "kernel": platform.release(), "cpu": model, "cpu_mhz": mhz,
             "nproc": os.cpu_count(), "loadavg_at_start": load, "quick": args.quick, "runs": runner.runs,
             "seconds_per_run": runner.secs, "perf_cycles": cycles_ok,
-            "pinning": "server on CPU %s, client on CPU %s, for every system" % (SERVER_CPU, CLIENT_CPU)}
+            "pinning": "server on CPU %s, client on CPU %s, for every system%s" % (
+                SERVER_CPU, CLIENT_CPU, "; behind a TAP the kernel takes in the server's frames on the client's "
+                "CPU (RPS)" if STEER_CLIENT_RPS else ""),
+            "order": "systems interleaved: each figure's run k is measured for every system before run k+1"}
 
 
 def main():
@@ -425,7 +491,11 @@ def main():
     ap.add_argument("--systems", default="", help="comma-separated subset: tapstack,lwip,kernel,tap_ceiling,...")
     ap.add_argument("--note", action="append", default=[], help="a note for the results (machine load ...)")
     ap.add_argument("--check", action="store_true", help="fail unless every figure is there for tapstack, lwip, kernel")
+    ap.add_argument("--no-client-rps", action="store_true",
+                    help="leave the kernel client's receive processing wherever the kernel puts it")
     args = ap.parse_args()
+    global STEER_CLIENT_RPS
+    STEER_CLIENT_RPS = not args.no_client_rps
     if os.geteuid() != 0:
         print("bench/run.sh: needs root (network namespaces and TAP devices)", file=sys.stderr)
         return 1
