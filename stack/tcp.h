@@ -41,6 +41,12 @@ struct tcp_ring {
 
 /* RFC 7323 2.3: a window scaled by at most 14 covers 1 GiB; a larger buffer could never be offered. */
 #define TCP_RING_CAP_MAX (1u << 30)
+/*
+ * cfg.tcp_ack_at_batch_end holds an ACK to the end of the input batch only while it would cover at
+ * most this much: one GSO super-segment's worth, the stretch a Linux receiver's GRO makes anyway. More
+ * unacknowledged data than that is acknowledged at once (RFC 5681 4.2 asks for every second segment).
+ */
+#define TCP_ACK_HOLD_MAX_BYTES 65535u
 
 static inline uint32_t tcp_ring_cap_for(size_t bytes)
 {

@@ -731,7 +731,8 @@ static void tcp_receive_data(struct ts_stack *st, ts_time now, struct tcp_conn *
         c->segments_unacked += len > c->rcv_mss ? (unsigned)(len / c->rcv_mss) : 1u;
         c->ack_pending = true;
         bool at_once = had_ooo || fin;
-        c->ack_held_for_batch = !at_once && c->segments_unacked >= 2 && st->cfg.tcp_ack_at_batch_end;
+        c->ack_held_for_batch = !at_once && c->segments_unacked >= 2 && st->cfg.tcp_ack_at_batch_end &&
+                                c->rcv_nxt - c->last_ack_sent <= TCP_ACK_HOLD_MAX_BYTES;
         if (at_once || c->segments_unacked >= 2)
             tcp_timer_set(c, &c->delack_at, now); /* due now: sent below, or by the poll ending the batch */
         else if (c->delack_at == TS_TIME_NEVER)

@@ -147,6 +147,23 @@ Test(tcp_timers, batching_holds_the_second_segment_ack_for_the_poll_that_ends_th
     cr_assert_eq(fx_counter(&t.f, "tcp.delayed_acks"), 0);
 }
 
+Test(tcp_timers, batching_never_holds_an_ack_for_more_than_64_KB)
+{
+    established_batching();
+    uint8_t data[1448];
+    tp_pattern(data, sizeof data, 8);
+    /* 45 full segments (65,160 bytes) are held for the end of the batch, as one GRO super-segment's ACK. */
+    for (int i = 0; i < 45; i++)
+        tp_send_data(&t, data, sizeof data);
+    tp_expect_nothing(&t);
+    /* The 46th would stretch the ACK past 64 KB: acknowledged at once. */
+    tp_send_data(&t, data, sizeof data);
+    tp_expect(&t, TCP_ACK, t.stack_nxt, t.peer_nxt);
+    ts_stack_poll(t.f.st, t.now);
+    tp_expect_nothing(&t);
+    cr_assert_eq(fx_counter(&t.f, "tcp.acks_at_batch_end"), 0);
+}
+
 Test(tcp_timers, batching_lets_a_read_in_the_batch_carry_the_ack_with_the_opened_window)
 {
     established_batching();

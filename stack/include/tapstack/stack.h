@@ -198,6 +198,7 @@ struct ts_stack_config {
      * makes due on every second full-sized segment is not sent from ts_stack_input but from the next
      * ts_stack_poll (its deadline is "now", so ts_stack_next_deadline says so). Several segments of one
      * connection in a batch then share one ACK, and so does a read in between that opens the window.
+     * An ACK is held only while it covers at most 64 KB (what one GRO or GSO super-segment covers).
      * Only for drivers that poll after each batch with the same clock (the sockapi runtime does; ts_net
      * turns it on there). Duplicate ACKs, a filled gap and a FIN are still answered at once. Off by default:
      * each ts_stack_input then answers on its own, as the replay cases expect.
