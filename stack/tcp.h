@@ -135,7 +135,7 @@ struct tcp_conn {
     /* delayed ACK (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2) */
     unsigned segments_unacked; /* full-sized segments received since our last ACK */
     bool ack_pending;
-    bool ack_held_for_batch;   /* due now, but sent by the next poll (cfg.tcp_ack_at_batch_end) */
+    bool ack_held_for_batch;   /* due now, but sent when the input batch ends (cfg.tcp_ack_at_batch_end) */
 
     /* timers: absolute deadlines, TS_TIME_NEVER when off. Read them freely; write them only with
      * tcp_timer_set, which keeps the connection's place in the stack's timer heap. */

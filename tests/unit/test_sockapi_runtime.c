@@ -84,6 +84,15 @@ Test(sockapi_runtime, counters_can_be_read_while_the_runtime_runs)
     cr_assert_eq(opened, 0);
 }
 
+/* The runtime polls the core after every batch of frames, so ACKs may wait for the batch's end. */
+Test(sockapi_runtime, the_runtime_holds_in_order_acks_to_the_end_of_each_batch)
+{
+    ts_net_lock(net);
+    bool held = ts_stack_config_of(ts_net_stack(net))->tcp_ack_at_batch_end;
+    ts_net_unlock(net);
+    cr_assert(held, "ts_net_start turns on cfg.tcp_ack_at_batch_end; the caller's config had it off");
+}
+
 Test(sockapi_runtime, stop_with_sockets_still_open_frees_everything)
 {
     for (int i = 0; i < 10; i++)
