@@ -267,7 +267,7 @@ class Runner:
         def __init__(self, sysres, ns, addr, server, cleanup, hold):
             self.res, self.ns, self.addr, self.server = sysres, ns, addr, server
             self.cleanup = cleanup  # stops the server and deletes the namespaces
-            self.hold = hold        # the connection-holding figures, run once the interleaved rounds are over
+            self.hold = hold        # hold(): the connection-holding figures, once the interleaved rounds are over
             self.restart_after = set()  # figures after which the server starts afresh (restart)
             self.restart = None
 
@@ -281,7 +281,7 @@ class Runner:
             subject.server.stop()
             self.nss.delete(ns)
 
-        def hold(_):
+        def hold():
             self.hold(sysres, ns, STACK_ADDR, "heap")
             stats = self.client(ns, "stats", STACK_ADDR, timeout=10)
             if stats:
@@ -338,7 +338,7 @@ class Runner:
             self.nss.delete(cns)
             self.nss.delete(sns)
 
-        def hold(subject):
+        def hold():
             # Holding 100k connections takes more descriptors than one process may have here: the same
             # server as several processes sharing its sockets (kernel-bench-server --workers).
             servers[-1].stop()
@@ -377,7 +377,7 @@ class Runner:
                 j.res.info["interleaved_figures_wall_seconds"] = round(time.time() - t0, 1)
             for j in subjects:
                 log("system %s: connections held" % j.res.name)
-                j.hold(j)
+                j.hold()
                 results.append(j.res)
         finally:
             for j in subjects:

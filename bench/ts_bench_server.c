@@ -129,7 +129,7 @@ static void report_stats(struct server *s, size_t i)
     ts_stack_counter(s->st, "tcp.acks_at_batch_end", &batch_acks);
     ts_stack_counter(s->st, "tcp.delayed_acks", &delayed);
     ts_net_unlock(s->net);
-    char extra[160];
+    char extra[256]; /* four counters of up to 20 digits and their names: never cut short */
     snprintf(extra, sizeof extra,
              "\"tcp_rx_segments\":%llu,\"tcp_tx_segments\":%llu,\"tcp_acks_at_batch_end\":%llu,\"tcp_delayed_acks\":%llu",
              (unsigned long long)rx, (unsigned long long)tx, (unsigned long long)batch_acks,
